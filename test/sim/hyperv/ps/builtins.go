@@ -8,6 +8,8 @@ import (
 const utilityClass = "Microsoft.PowerShell.Commands."
 
 func registerBuiltins(t *CommandTable) {
+	t.AddEnum(actionPreference)
+	t.AddEnum(errorCategories)
 	t.Add(&Cmdlet{
 		Name:  "Write-Output",
 		Class: utilityClass + "WriteOutputCommand",

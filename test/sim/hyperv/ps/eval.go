@@ -277,6 +277,9 @@ func (in *interp) execForeach(s *ForeachStmt) ([]Value, error) {
 	}
 	var out []Value
 	for _, item := range src {
+		if err := in.step(); err != nil {
+			return out, err
+		}
 		in.vars[strings.ToLower(s.Var)] = item
 		vs, err := in.execList(s.Body, nil)
 		out = append(out, vs...)
@@ -397,12 +400,38 @@ func (in *interp) execFlow(s *FlowStmt) ([]Value, error) {
 	return nil, &psError{rec: rec, kind: scriptTerminating}
 }
 
+// stmtValue is the value a statement gives an assignment, a hash literal
+// entry or ( ): a lone expression keeps its value (so @() stays an empty
+// array); anything else is its collected output.
+func (in *interp) stmtValue(st Stmt) (Value, error) {
+	if pl, ok := st.(*Pipeline); ok && len(pl.Elems) == 1 {
+		if ee, ok := pl.Elems[0].(*ExprElem); ok {
+			if err := in.step(); err != nil {
+				return nil, err
+			}
+			v, err := in.eval(ee.X)
+			if err != nil {
+				return nil, err
+			}
+			in.lastOK = true
+			if _, isVoid := v.(voidValue); isVoid {
+				return nil, nil
+			}
+			return v, nil
+		}
+	}
+	out, err := in.execStmt(st)
+	if err != nil {
+		return nil, err
+	}
+	return collapse(out), nil
+}
+
 func (in *interp) execAssign(s *AssignStmt) error {
-	out, err := in.execStmt(s.Value)
+	val, err := in.stmtValue(s.Value)
 	if err != nil {
 		return err
 	}
-	val := collapse(out)
 	if s.Op != "=" {
 		cur, err := in.eval(s.Target)
 		if err != nil {

@@ -181,11 +181,7 @@ func (in *interp) eval(x Expr) (Value, error) {
 		}
 		return out, nil
 	case *ParenExpr:
-		out, err := in.execStmt(e.Body)
-		if err != nil {
-			return nil, err
-		}
-		return collapse(out), nil
+		return in.stmtValue(e.Body)
 	case *HashLit:
 		h := NewHashtable()
 		for _, ent := range e.Entries {
@@ -193,7 +189,7 @@ func (in *interp) eval(x Expr) (Value, error) {
 			if err != nil {
 				return nil, err
 			}
-			out, err := in.execStmt(ent.Value)
+			val, err := in.stmtValue(ent.Value)
 			if err != nil {
 				return nil, err
 			}
@@ -201,7 +197,7 @@ func (in *interp) eval(x Expr) (Value, error) {
 			if h.Has(key) {
 				return nil, runtimeError(e.Extent, "DuplicateKeyInHashLiteral", "ParserError", "Duplicate keys '%s' are not allowed in hash literals.", key)
 			}
-			h.Set(key, collapse(out))
+			h.Set(key, val)
 		}
 		return h, nil
 	case *ScriptBlockExpr:
@@ -399,6 +395,10 @@ func (in *interp) binary(e *BinaryExpr) (Value, error) {
 		}
 		if n > 1_000_000 {
 			return nil, runtimeError(e.Extent, "RangeTooLarge", "InvalidOperation", "The range %d..%d is larger than the emulator allows.", a, b)
+		}
+		in.steps += int(n)
+		if err := in.step(); err != nil {
+			return nil, err
 		}
 		out := make([]Value, 0, n+1)
 		step := int64(1)
@@ -1362,7 +1362,9 @@ func formatItem(v Value, spec string) string {
 	}
 	switch spec[0] {
 	case 'N', 'n', 'F', 'f':
-		return strconv.FormatFloat(toFloat(n), 'f', prec, 64)
+		// .NET Framework rounds midpoints away from zero when formatting.
+		scale := math.Pow(10, float64(prec))
+		return strconv.FormatFloat(math.Round(toFloat(n)*scale)/scale, 'f', prec, 64)
 	case 'D', 'd':
 		if i, ok := n.(int64); ok {
 			s := strconv.FormatInt(i, 10)

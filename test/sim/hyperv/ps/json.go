@@ -130,53 +130,56 @@ func writeJSONString(b *strings.Builder, s string) {
 	b.WriteByte('"')
 }
 
-// prettyJSON re-indents compact JSON the way 5.1 does: four spaces per level
-// and two spaces after each colon.
+// prettyJSON re-indents compact JSON the way 5.1 does: two spaces after
+// each colon, and the members of an object or array indented four columns
+// past the column of its opening bracket (so nested values drift right).
 func prettyJSON(s string) string {
 	var b strings.Builder
-	indent := 0
-	inStr := false
-	nl := func() {
-		b.WriteString("\r\n")
-		b.WriteString(strings.Repeat(" ", indent*4))
+	col := 0
+	var bases []int
+	write := func(str string) {
+		b.WriteString(str)
+		if i := strings.LastIndexByte(str, '\n'); i >= 0 {
+			col = len(str) - i - 1
+		} else {
+			col += len(str)
+		}
 	}
+	nl := func(indent int) { write("\r\n" + strings.Repeat(" ", indent)) }
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if inStr {
-			b.WriteByte(c)
-			if c == '\\' && i+1 < len(s) {
-				i++
-				b.WriteByte(s[i])
-			} else if c == '"' {
-				inStr = false
-			}
-			continue
-		}
 		switch c {
 		case '"':
-			inStr = true
-			b.WriteByte(c)
+			j := i + 1
+			for j < len(s) && s[j] != '"' {
+				if s[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			write(s[i : j+1])
+			i = j
 		case '{', '[':
 			if i+1 < len(s) && (s[i+1] == '}' || s[i+1] == ']') {
-				b.WriteByte(c)
-				b.WriteByte(s[i+1])
+				write(s[i : i+2])
 				i++
 				continue
 			}
-			b.WriteByte(c)
-			indent++
-			nl()
+			bases = append(bases, col)
+			write(string(c))
+			nl(bases[len(bases)-1] + 4)
 		case '}', ']':
-			indent--
-			nl()
-			b.WriteByte(c)
+			base := bases[len(bases)-1]
+			bases = bases[:len(bases)-1]
+			nl(base)
+			write(string(c))
 		case ',':
-			b.WriteByte(c)
-			nl()
+			write(",")
+			nl(bases[len(bases)-1] + 4)
 		case ':':
-			b.WriteString(":  ")
+			write(":  ")
 		default:
-			b.WriteByte(c)
+			write(string(c))
 		}
 	}
 	return b.String()

@@ -342,7 +342,9 @@ func (p *parser) expressionStart() bool {
 		return true
 	case isDigit(c) || c == '.' && isDigit(n):
 		return true
-	case (c == '-' || c == '+') && (isDigit(n) || n == '.'):
+	case (c == '-' || c == '+') && (isDigit(n) || n == '.' || n == c):
+		return true
+	case c == ',':
 		return true
 	case c == '-':
 		op := strings.ToLower(p.dashWord())
@@ -778,6 +780,12 @@ func (p *parser) unary() Expr {
 	start := p.i
 	c := p.peek()
 	switch {
+	case c == ',':
+		// Unary comma: a one-element array.
+		p.i++
+		p.skipSpaceNL()
+		x := p.unaryOperand(",", start)
+		return &ArrayLit{Extent: Extent{start, p.i}, Elems: []Expr{x}}
 	case c == '!':
 		p.i++
 		p.skipSpaceNL()
