@@ -286,7 +286,7 @@ func TestFaults(t *testing.T) {
 		{fault: Fault{Kind: FaultUnauthorized, Times: 1}, wantHTTP: 401, wantBody: `"code":6`},
 		{fault: Fault{Kind: FaultHang, Times: 1}, wantErr: true},
 		{fault: Fault{Kind: FaultHTTP500, Times: 1, Path: "groups/failover2"}, wantHTTP: 200, wantBody: `"current":"node1"`}, // other path: no fault
-		{fault: Fault{Kind: FaultHTTP500, Times: 1, Endpoint: "node1"}, wantHTTP: 200, wantBody: `"current":"node1"`},     // other endpoint
+		{fault: Fault{Kind: FaultHTTP500, Times: 1, Endpoint: "node1"}, wantHTTP: 200, wantBody: `"current":"node1"`},        // other endpoint
 	}
 	for _, tc := range tests {
 		t.Run(string(tc.fault.Kind), func(t *testing.T) {
