@@ -24,7 +24,7 @@ type envelope struct {
 	hasResult bool
 	code      int
 	message   string
-	data      json.RawMessage // nil when the key is absent or null
+	data      json.RawMessage // nil when the key is absent
 }
 
 // decodeEnvelope reads an answer's result and, when key is set, its data.
@@ -38,8 +38,8 @@ func decodeEnvelope(body []byte, key string) (envelope, error) {
 		return envelope{}, errors.New("not a JSON object: null")
 	}
 	var env envelope
-	if d, ok := top[key]; ok && key != "" && !isNull(d) {
-		env.data = d
+	if d, ok := top[key]; ok && key != "" {
+		env.data = d // null stays: an empty collection
 	}
 	raw, ok := top["result"]
 	if !ok || isNull(raw) {
