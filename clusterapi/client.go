@@ -63,7 +63,8 @@ const (
 type Client struct {
 	cfg       Config
 	endpoints []string
-	http      *http.Client
+	http      *http.Client // reads: keep-alive
+	opHTTP    *http.Client // operations: a fresh connection each
 	log       *slog.Logger
 
 	mu      sync.Mutex
@@ -150,7 +151,15 @@ func New(cfg Config) (*Client, error) {
 		// points; report it instead.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &Client{cfg: cfg, endpoints: endpoints, http: hc, log: log.With("cluster", cfg.Name)}, nil
+	// Go never resends a POST that met a kept-alive connection the server had
+	// just closed (Node.js, which runs the ECX API, closes idle ones after
+	// 5s), and such an error would look like "outcome unknown". Operations
+	// are rare: give each its own connection.
+	opTr := tr.Clone()
+	opTr.DisableKeepAlives = true
+	oc := *hc
+	oc.Transport = opTr
+	return &Client{cfg: cfg, endpoints: endpoints, http: hc, opHTTP: &oc, log: log.With("cluster", cfg.Name)}, nil
 }
 
 // normalizeEndpoint turns "http://h:29009", ".../" or ".../api/v1" into the base URL.
@@ -312,8 +321,12 @@ func (c *Client) callEndpoint(ctx context.Context, op, ep, method, path string, 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	hc := c.http
+	if method != http.MethodGet {
+		hc = c.opHTTP
+	}
 	rc := &retryablehttp.Client{
-		HTTPClient:   c.http,
+		HTTPClient:   hc,
 		RetryMax:     c.cfg.Retries,
 		RetryWaitMin: c.cfg.RetryWaitMin,
 		RetryWaitMax: c.cfg.RetryWaitMax,

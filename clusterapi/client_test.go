@@ -455,3 +455,29 @@ func TestGroupStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestOperationAfterServerDroppedConnection: the server closed the
+// kept-alive connection of an earlier read (Node.js does after 5s idle); an
+// operation must not fail as "outcome unknown" because of it.
+func TestOperationAfterServerDroppedConnection(t *testing.T) {
+	l := newLab(t)
+	c := l.client(t, "node1")
+	ctx := testCtx(t)
+	for i := range 20 {
+		if _, err := c.Group(ctx, "failover1"); err != nil { // leaves an idle connection
+			t.Fatal(err)
+		}
+		// Restarting the endpoint closes every connection it had.
+		l.c.SetFault(ecx.Fault{Kind: ecx.FaultEndpointDown, Endpoint: "node1"})
+		if err := l.c.SetFault(ecx.Fault{Kind: ecx.FaultNone}); err != nil {
+			t.Fatal(err)
+		}
+		target := []string{"node2", "node1"}[i%2]
+		if err := c.MoveGroup(ctx, "failover1", target); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		if _, err := c.WaitGroupOnline(ctx, "failover1", target, 5*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

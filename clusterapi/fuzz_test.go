@@ -97,6 +97,7 @@ func FuzzClientAnswer(f *testing.F) {
 			t.Fatal(err)
 		}
 		c.http.Transport = answerTransport{status, body}
+		c.opHTTP.Transport = c.http.Transport
 		ctx := context.Background()
 		_, err1 := c.Group(ctx, "failover1")
 		_, err2 := c.Groups(ctx)

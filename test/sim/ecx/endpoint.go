@@ -78,6 +78,9 @@ func (c *Cluster) serveLocked(ep *endpoint, ln net.Listener) {
 	ep.srv = &http.Server{
 		Handler:           &apiHandler{c: c, endpoint: ep.name},
 		ReadHeaderTimeout: 10 * time.Second,
+		// Node.js, which runs the real API server, closes idle keep-alive
+		// connections after 5s; clients must cope with that.
+		IdleTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
 	}
 	go ep.srv.Serve(ln)
