@@ -81,7 +81,7 @@ func (c *Cluster) serveLocked(ep *endpoint, ln net.Listener) {
 		// Node.js, which runs the real API server, closes idle keep-alive
 		// connections after 5s; clients must cope with that.
 		IdleTimeout: 5 * time.Second,
-		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
+		ErrorLog:    slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
 	}
 	go ep.srv.Serve(ln)
 }
