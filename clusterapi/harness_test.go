@@ -43,7 +43,7 @@ type groupOpt func(*ecx.GroupConfig)
 
 // failingStart makes the group's start script fail on every server, or
 // only on the one whose COMPUTERNAME is given.
-func failingStart(t *testing.T, computerName ...string) groupOpt {
+func failingStart(t testing.TB, computerName ...string) groupOpt {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func failingStart(t *testing.T, computerName ...string) groupOpt {
 	}
 }
 
-func newLab(t *testing.T, opts ...groupOpt) *lab {
+func newLab(t testing.TB, opts ...groupOpt) *lab {
 	t.Helper()
 	g1 := ecx.GroupConfig{Name: "failover1", Owner: "node1", Disk: "T1"}
 	for _, o := range opts {
@@ -85,7 +85,7 @@ func newLab(t *testing.T, opts ...groupOpt) *lab {
 }
 
 // client builds a Client on the named endpoints with fast timeouts.
-func (l *lab) client(t *testing.T, endpoints ...string) *Client {
+func (l *lab) client(t testing.TB, endpoints ...string) *Client {
 	t.Helper()
 	var urls []string
 	for _, e := range endpoints {
@@ -98,7 +98,7 @@ func (l *lab) client(t *testing.T, endpoints ...string) *Client {
 	return l.clientWith(t, Config{Endpoints: urls})
 }
 
-func (l *lab) clientWith(t *testing.T, cfg Config) *Client {
+func (l *lab) clientWith(t testing.TB, cfg Config) *Client {
 	t.Helper()
 	cfg.Name = "cluster1"
 	if cfg.Username == "" {
@@ -166,7 +166,7 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // deadURL is a loopback address nothing listens on: connections are refused.
-func deadURL(t *testing.T) string {
+func deadURL(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func deadURL(t *testing.T) string {
 	return "http://" + addr
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx

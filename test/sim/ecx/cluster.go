@@ -439,8 +439,11 @@ func (c *Cluster) submit(kind opKind, groupName, target string) (*opHandle, erro
 }
 
 // Move moves a group like POST groups/{g}/move and returns once the group
-// settled (Online somewhere, or in a failure state). An empty target means the
-// highest-priority other server that is up.
+// settled. An empty target means the highest-priority other server that is
+// up. It returns nil when the group ended Online, even on another server
+// after the target failed to start it (State shows where and why); an error
+// wrapping ErrFailed when it ended in Online Failure or Offline Failure,
+// naming each server's failure; ErrRefused or ErrNotFound when nothing was done.
 func (c *Cluster) Move(ctx context.Context, group, target string) error {
 	h, err := c.submit(opMove, group, target)
 	if err != nil {
