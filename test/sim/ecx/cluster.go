@@ -47,7 +47,9 @@ var (
 // Order on a move: stop script on the old owner → DiskOffline(old) →
 // DiskOnline(new) → start script on the new owner. On a crash: ServerDown
 // first, then for each group it owned DiskOffline(crashed) → DiskOnline(target)
-// → start script with CLP_EVENT=FAILOVER (no stop script).
+// → start script with CLP_EVENT=FAILOVER (no stop script). A crashed
+// server's disks are released only after ServerDown returned, and no disk
+// comes online on a rejoining server before ServerUp returned.
 type Observer interface {
 	DiskOnline(cluster, group, disk, server string)
 	DiskOffline(cluster, group, disk, server string)
@@ -84,11 +86,16 @@ type Cluster struct {
 }
 
 type server struct {
-	name   string
-	index  int // 0 = highest priority = HOME
-	up     bool
-	ctx    context.Context // canceled when the server crashes: its scripts die with it
-	cancel context.CancelFunc
+	name    string
+	index   int // 0 = highest priority = HOME
+	up      bool
+	booting bool            // ServerUp is telling the Observer
+	ctx     context.Context // canceled when the server crashes: its scripts die with it
+	cancel  context.CancelFunc
+	// crashSeen is closed once the Observer heard of the last crash; disk
+	// releases from that server wait for it, so the lab always hears
+	// ServerDown before the crashed server's disks leave.
+	crashSeen chan struct{}
 }
 
 const (
@@ -185,7 +192,9 @@ func New(cfg Config, obs Observer, log *slog.Logger) (*Cluster, error) {
 	}
 	for i, name := range cfg.Servers {
 		sctx, scancel := context.WithCancel(ctx)
-		c.servers = append(c.servers, &server{name: name, index: i, up: true, ctx: sctx, cancel: scancel})
+		seen := make(chan struct{})
+		close(seen)
+		c.servers = append(c.servers, &server{name: name, index: i, up: true, ctx: sctx, cancel: scancel, crashSeen: seen})
 	}
 	for _, gc := range cfg.Groups {
 		g := &group{cfg: gc, dir: gc.Scripts.Dir, slot: make(chan struct{}, 1)}
@@ -644,14 +653,17 @@ func (c *Cluster) failover(g *group, crashed, preferred string) error {
 // releaseDisk tells the Observer the disk left srv, if it had come online there.
 func (c *Cluster) releaseDisk(g *group, srv string) {
 	var online bool
+	var seen chan struct{}
 	c.update(func() {
 		d := &g.res[resDisk]
 		online = d.owner == srv && (d.status == StatusOnline || d.status == StatusOfflinePending)
 		if online {
 			d.status, d.owner = StatusOffline, ""
 		}
+		seen = c.server(srv).crashSeen
 	})
 	if online {
+		<-seen
 		c.obs.DiskOffline(c.cfg.Name, g.cfg.Name, g.cfg.Disk, srv)
 	}
 }
@@ -683,12 +695,15 @@ func (c *Cluster) ServerDown(ctx context.Context, name string) error {
 		return fmt.Errorf("server down: %w", refuse(CodeState, "Server %s is already down.", srv.name))
 	}
 	srv.up = false
+	seen := make(chan struct{})
+	srv.crashSeen = seen
 	srv.cancel()
 	c.ops.Add(1)
 	c.mu.Unlock()
 	c.log.Warn("server crashed", "server", srv.name)
 	c.syncEndpoints()
 	c.obs.ServerDown(c.cfg.Name, srv.name)
+	close(seen)
 
 	done := make(chan error, 1)
 	go func() {
@@ -739,8 +754,9 @@ func (c *Cluster) recoverGroup(g *group, crashed string) error {
 	return err
 }
 
-// ServerUp brings a crashed server back into the cluster. Groups do not fail
-// back by themselves.
+// ServerUp brings a crashed server back into the cluster. The Observer hears
+// ServerUp before any group can start there. Groups do not fail back by
+// themselves.
 func (c *Cluster) ServerUp(ctx context.Context, name string) error {
 	c.mu.Lock()
 	if c.closed {
@@ -752,17 +768,20 @@ func (c *Cluster) ServerUp(ctx context.Context, name string) error {
 		c.mu.Unlock()
 		return fmt.Errorf("server up: %w", notFound("server", name))
 	}
-	if srv.up {
+	if srv.up || srv.booting {
 		c.mu.Unlock()
 		return fmt.Errorf("server up: %w", refuse(CodeState, "Server %s is already up.", srv.name))
 	}
+	srv.booting = true
+	c.mu.Unlock()
+	c.obs.ServerUp(c.cfg.Name, srv.name)
+	c.mu.Lock()
+	srv.booting = false
 	srv.up = true
 	srv.ctx, srv.cancel = context.WithCancel(c.ctx)
 	c.mu.Unlock()
 	c.log.Info("server up", "server", srv.name)
-	err := c.syncEndpoints()
-	c.obs.ServerUp(c.cfg.Name, srv.name)
-	return err
+	return c.syncEndpoints()
 }
 
 const closeGrace = 2 * time.Second
