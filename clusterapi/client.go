@@ -231,7 +231,7 @@ func (c *Client) call(ctx context.Context, op, method, path string, body []byte,
 		if method != http.MethodGet && !notCarriedOut(err) {
 			var e *Error
 			errors.As(err, &e)
-			e.Message = cmpStr(e.Message, "outcome unknown: the request may have been carried out; read the group before retrying")
+			e.OutcomeUnknown = true
 			return err
 		}
 		if i < len(c.endpoints)-1 {
@@ -244,13 +244,6 @@ func (c *Client) call(ctx context.Context, op, method, path string, body []byte,
 	var last *Error
 	errors.As(errs[len(errs)-1], &last)
 	return &Error{Kind: last.Kind, Op: op, Cluster: c.cfg.Name, Err: endpointErrors(errs)}
-}
-
-func cmpStr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // endpointErrors lists every endpoint's failure on one line.

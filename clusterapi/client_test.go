@@ -263,7 +263,7 @@ func TestFaults(t *testing.T) {
 			name: "operation hangs: outcome unknown, not sent again", fault: ecx.Fault{Kind: ecx.FaultHang, Endpoint: "node1", Path: "groups/failover1/move"},
 			endpoints: []string{"node1", "node2"}, op: "move", wantKind: ErrTransport, wantCalls: []string{"node1 transport"},
 			check: func(t *testing.T, e *Error) {
-				if !strings.Contains(e.Message, "outcome unknown") {
+				if !e.OutcomeUnknown || !strings.Contains(e.Error(), "outcome unknown") {
 					t.Errorf("error %q", e)
 				}
 			},

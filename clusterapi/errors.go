@@ -37,7 +37,11 @@ type Error struct {
 	HasCode  bool
 	Message  string // result.message
 	Excerpt  string // the start of a body that could not be decoded
-	Err      error  // underlying error (transport, JSON, or each endpoint's error)
+	// OutcomeUnknown: an operation (POST) failed after it may have reached the
+	// cluster (timeout, dropped connection, unreadable answer). It was not
+	// sent to another endpoint; read the group before trying again.
+	OutcomeUnknown bool
+	Err            error // underlying error (transport, JSON, or each endpoint's error)
 }
 
 func (e *Error) Error() string {
@@ -50,6 +54,9 @@ func (e *Error) Error() string {
 		fmt.Fprintf(&b, " via %s", e.Endpoint)
 	}
 	fmt.Fprintf(&b, ": %v", e.Kind)
+	if e.OutcomeUnknown {
+		b.WriteString(" (outcome unknown: it may have been carried out; read the group before retrying)")
+	}
 	if e.Status != 0 {
 		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
 	}
