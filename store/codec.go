@@ -16,11 +16,12 @@ var (
 	bucketObservations = []byte("observations")
 	bucketOperations   = []byte("operations")
 	bucketOpsByPair    = []byte("ops_by_pair")
+	bucketOpsRunning   = []byte("ops_running")
 	bucketEvents       = []byte("events")
 )
 
 // dataBuckets are the buckets every migrated store has besides meta.
-var dataBuckets = [][]byte{bucketPairs, bucketObservations, bucketOperations, bucketOpsByPair, bucketEvents}
+var dataBuckets = [][]byte{bucketPairs, bucketObservations, bucketOperations, bucketOpsByPair, bucketOpsRunning, bucketEvents}
 
 // Meta keys.
 var (
@@ -61,33 +62,55 @@ func encodeRecord(version int, rec any) ([]byte, error) {
 // decodeRecord checks the envelope and version and fills rec. Any problem is
 // returned plain; callers wrap it in a DamagedError naming bucket and key.
 func decodeRecord(data []byte, version int, rec any) error {
-	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		return fmt.Errorf("not a JSON object: starts %.12q", data)
-	}
-	var env struct {
-		V *json.RawMessage `json:"v"`
-	}
-	if err := json.Unmarshal(data, &env); err != nil {
-		return fmt.Errorf("not a JSON object: %w", err)
-	}
-	if env.V == nil {
-		return fmt.Errorf("no record version \"v\"")
-	}
-	v, err := strconv.Atoi(string(*env.V))
-	if err != nil {
-		return fmt.Errorf("record version %s is not an integer", *env.V)
+	v, ok := versionPrefix(data)
+	if !ok {
+		// Not as encodeRecord writes it (keys reordered by hand, say):
+		// find "v" the slow way.
+		if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+			return fmt.Errorf("not a JSON object: starts %.12q", data)
+		}
+		var env struct {
+			V *json.RawMessage `json:"v"`
+		}
+		if err := json.Unmarshal(data, &env); err != nil {
+			return fmt.Errorf("not a JSON object: %w", err)
+		}
+		if env.V == nil {
+			return fmt.Errorf("no record version \"v\"")
+		}
+		n, err := strconv.Atoi(string(*env.V))
+		if err != nil {
+			return fmt.Errorf("record version %s is not an integer", *env.V)
+		}
+		v = n
 	}
 	if v != version {
 		return fmt.Errorf("record version %d, this hvro reads version %d", v, version)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(rec); err != nil {
+	// Unmarshal also rejects trailing data; "v" is ignored as unknown.
+	if err := json.Unmarshal(data, rec); err != nil {
 		return fmt.Errorf("decode: %w", err)
 	}
-	if dec.More() {
-		return fmt.Errorf("trailing data after the record")
-	}
 	return nil
+}
+
+// versionPrefix reads the version of a record that starts the way
+// encodeRecord writes it: {"v":N, or {"v":N}.
+func versionPrefix(data []byte) (int, bool) {
+	const prefix = `{"v":`
+	if !bytes.HasPrefix(data, []byte(prefix)) {
+		return 0, false
+	}
+	rest := data[len(prefix):]
+	n := 0
+	for n < len(rest) && n < 9 && rest[n] >= '0' && rest[n] <= '9' {
+		n++
+	}
+	if n == 0 || n == len(rest) || (rest[n] != ',' && rest[n] != '}') || (n > 1 && rest[0] == '0') {
+		return 0, false
+	}
+	v, err := strconv.Atoi(string(rest[:n]))
+	return v, err == nil
 }
 
 func idKey(id uint64) []byte {
@@ -119,7 +142,7 @@ func opPairKey(pair string, id uint64) []byte {
 // keyString renders a key of bucket for error messages.
 func keyString(bucket, k []byte) string {
 	switch string(bucket) {
-	case string(bucketOperations), string(bucketEvents):
+	case string(bucketOperations), string(bucketEvents), string(bucketOpsRunning):
 		if id, ok := parseIDKey(k); ok {
 			return strconv.FormatUint(id, 10)
 		}

@@ -199,7 +199,7 @@ func TestDamagedRecord(t *testing.T) {
 		{"pair with a wrongly typed field", bucketPairs, []byte("vm1"), `{"v":1,"name":"vm1","generation":"seven"}`,
 			func(tx Tx) error { _, err := tx.Pair("vm1"); return err }, `record pairs/"vm1"`, "decode"},
 		{"observation truncated", bucketObservations, observationKey("c1", "g1"), `{"v":1,"cluster":"c1","gro`,
-			func(tx Tx) error { _, err := tx.Observations(); return err }, `record observations/"c1/g1"`, "not a JSON object"},
+			func(tx Tx) error { _, err := tx.Observations(); return err }, `record observations/"c1/g1"`, "decode: unexpected end of JSON input"},
 		{"operation with unknown state", bucketOperations, idKey(1), `{"v":1,"id":1,"pair":"vm1","state":"weird"}`,
 			func(tx Tx) error { _, err := tx.Operations(OpFilter{}); return err }, "record operations/1", `state "weird"`},
 		{"operation under the wrong id", bucketOperations, idKey(1), `{"v":1,"id":2,"pair":"vm1","state":"running"}`,
@@ -208,8 +208,10 @@ func TestDamagedRecord(t *testing.T) {
 			func(tx Tx) error { _, err := tx.Operations(OpFilter{Pair: "vm1"}); return err }, "record operations/1", "not a JSON object: starts \"[]\""},
 		{"pair with a string version", bucketPairs, []byte("vm1"), `{"v":"1","name":"vm1"}`,
 			func(tx Tx) error { _, err := tx.Pair("vm1"); return err }, `record pairs/"vm1"`, `record version "1" is not an integer`},
-		{"event", bucketEvents, idKey(1), `{"v":1,"seq":1,"kind":"k"} trailing`,
-			func(tx Tx) error { _, err := tx.Events(EventFilter{}); return err }, "record events/1", "not a JSON object"},
+		{"event with trailing data", bucketEvents, idKey(1), `{"v":1,"seq":1,"kind":"k"} trailing`,
+			func(tx Tx) error { _, err := tx.Events(EventFilter{}); return err }, "record events/1", "decode: invalid character 't' after top-level value"},
+		{"event reordered with a bad version", bucketEvents, idKey(1), `{"seq":1,"kind":"k","v":0}`,
+			func(tx Tx) error { _, err := tx.Events(EventFilter{}); return err }, "record events/1", "record version 0"},
 		{"event under the wrong seq", bucketEvents, idKey(1), `{"v":1,"seq":3,"kind":"k"}`,
 			func(tx Tx) error { _, err := tx.Events(EventFilter{Limit: 1}); return err }, "record events/1", "record has seq 3"},
 	}
@@ -250,6 +252,25 @@ func TestDamagedRecord(t *testing.T) {
 	}
 }
 
+// TestHandEditedRecord: a record whose keys an admin reordered is still a
+// valid record.
+func TestHandEditedRecord(t *testing.T) {
+	t.Parallel()
+	s, path := openTemp(t, Options{})
+	_ = s.Close()
+	corruptRecord(t, path, bucketPairs, []byte("vm1"), []byte(` { "name": "vm1", "generation": 3, "v": 1 }`))
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mustView(t, s, func(tx Tx) error {
+		p, err := tx.Pair("vm1")
+		assertEqual(t, "pair", p, Pair{Name: "vm1", Generation: 3})
+		return err
+	})
+}
+
 func TestDamagedIndex(t *testing.T) {
 	t.Parallel()
 	s, path := openTemp(t, Options{})
@@ -262,6 +283,8 @@ func TestDamagedIndex(t *testing.T) {
 	_ = db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketOpsByPair)
 		_ = b.Delete(opPairKey("vm1", 1))
+		_ = tx.Bucket(bucketOpsRunning).Delete(idKey(2))
+		_ = tx.Bucket(bucketOpsRunning).Put(idKey(9), []byte("vm1"))
 		return b.Put(opPairKey("vm1", 7), nil)
 	})
 	_ = db.Close()
@@ -272,7 +295,9 @@ func TestDamagedIndex(t *testing.T) {
 	defer s.Close()
 	err = s.Check()
 	wantErrIs(t, err, ErrDamaged)
-	for _, want := range []string{`ops_by_pair/"vm1"#1: index entry missing`, `ops_by_pair/"vm1"#7: index entry without operation`} {
+	for _, want := range []string{`ops_by_pair/"vm1"#1: index entry missing`, `ops_by_pair/"vm1"#7: index entry without operation`,
+		"ops_running/2: operation is running but the index of running operations says false",
+		"ops_running/9: index entry without operation"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Check error %q does not say %q", err, want)
 		}

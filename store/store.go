@@ -579,7 +579,17 @@ func (s *Store) checkRecords(t *boltTx) error {
 			if t.tx.Bucket(bucketOpsByPair).Get(opPairKey(op.Pair, op.ID)) == nil {
 				return s.damaged(bucketOpsByPair, keyString(bucketOpsByPair, opPairKey(op.Pair, op.ID)), errors.New("index entry missing"))
 			}
+			if indexed := t.tx.Bucket(bucketOpsRunning).Get(k) != nil; indexed != (op.State == OpRunning) {
+				return s.damaged(bucketOpsRunning, keyString(bucketOpsRunning, k),
+					fmt.Errorf("operation is %s but the index of running operations says %v", op.State, indexed))
+			}
 			return nil
+		}},
+		{bucketOpsRunning, func(k, _ []byte) error {
+			if t.tx.Bucket(bucketOperations).Get(k) == nil {
+				return s.damaged(bucketOpsRunning, keyString(bucketOpsRunning, k), errors.New("index entry without operation"))
+			}
+			return nil // the state is compared from the operations side
 		}},
 		{bucketOpsByPair, func(k, _ []byte) error {
 			if len(k) < 10 || k[len(k)-9] != 0 {

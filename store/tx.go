@@ -331,7 +331,17 @@ func (t *boltTx) PutOperation(op Operation) (err error) {
 	if err := t.put(b, bucketOperations, k, v); err != nil {
 		return err
 	}
-	return t.put(idx, bucketOpsByPair, opPairKey(op.Pair, op.ID), nil)
+	if err := t.put(idx, bucketOpsByPair, opPairKey(op.Pair, op.ID), nil); err != nil {
+		return err
+	}
+	running, err := t.bucket(bucketOpsRunning)
+	if err != nil {
+		return err
+	}
+	if op.State == OpRunning {
+		return t.put(running, bucketOpsRunning, k, []byte(op.Pair))
+	}
+	return running.Delete(k)
 }
 
 func (t *boltTx) Operations(f OpFilter) (ops []Operation, err error) {
@@ -357,6 +367,27 @@ func (t *boltTx) Operations(f OpFilter) (ops []Operation, err error) {
 		}
 		ops = append(ops, op)
 		return f.Limit == 0 || len(ops) < f.Limit, nil
+	}
+
+	if f.Pair == "" && len(f.States) == 1 && f.States[0] == OpRunning {
+		// Start-up and "is anything running" look here: the index keeps
+		// this independent of the journal's length.
+		running, err := t.bucket(bucketOpsRunning)
+		if err != nil {
+			return nil, err
+		}
+		c := running.Cursor()
+		for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
+			v := b.Get(k)
+			if v == nil {
+				return ops, t.s.damaged(bucketOpsRunning, keyString(bucketOpsRunning, k), errors.New("index entry without operation"))
+			}
+			more, err := keep(k, v)
+			if err != nil || !more {
+				return ops, err
+			}
+		}
+		return ops, nil
 	}
 
 	if f.Pair == "" {
