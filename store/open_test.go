@@ -832,3 +832,43 @@ func childHoldLock(path string) int {
 	}
 	return 0
 }
+
+// TestConcurrentCreate: hvro processes starting together on an empty data
+// dir end up sharing one store; none replaces the store another created.
+func TestConcurrentCreate(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	path := filepath.Join(dir, "hvro.db")
+	const n = 4
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			s, err := Open(path, Options{LockTimeout: 10 * time.Second})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer s.Close()
+			errs <- s.Update(func(tx Tx) error { return tx.PutPair(Pair{Name: fmt.Sprint("vm", i)}) })
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if d := dumpStore(t, s); len(d.Pairs) != n {
+		t.Errorf("%d pairs in the store, want %d: a creator replaced another's store", len(d.Pairs), n)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("data dir holds %d entries, want only hvro.db", len(entries))
+	}
+}

@@ -54,6 +54,7 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	checkTook time.Duration // how long Open's verification took, for the log
 }
 
 // Open opens the store at path, creating it (mode 0600, parent directories
@@ -69,7 +70,7 @@ type Store struct {
 // reads under the lock (see validate.go: bbolt itself can panic, fault or
 // loop forever on a corrupt page), then runs bbolt's consistency check
 // (freelist, reachability, key order). Both read every page in use once:
-// the cost is linear in the file size, a few milliseconds per megabyte
+// the cost is linear in the file size, about a millisecond per MiB
 // (BenchmarkOpen). Records are decoded when read; Store.Check decodes them
 // all.
 func Open(path string, opts Options) (*Store, error) {
@@ -183,28 +184,40 @@ func (s *Store) create() error {
 	return nil
 }
 
-// openBolt validates the file under a shared lock, then opens it for
-// good. bbolt's read-only open touches only the meta pages, so the page
-// graph is validated before bbolt reads anything else (a read-write open
-// already loads the freelist). A store that another process changes between
-// the two opens was valid when that process locked it.
-func (s *Store) openBolt() error {
-	ro, err := s.boltOpen(true)
-	if err != nil {
+// openBolt verifies the file under a shared lock, then opens it for good.
+// bbolt's read-only open touches only the meta pages, so the page graph is
+// validated before bbolt reads anything else, and a foreign, damaged or
+// newer file is refused before a read-write open could write to it (bbolt
+// may commit while opening read-write). A store that another process
+// changes between the two opens was valid when that process locked it.
+func (s *Store) openBolt() (err error) {
+	start := time.Now()
+	if s.db, err = s.boltOpen(true); err != nil {
 		return err
 	}
-	if err := s.validateFile(); err != nil {
-		_ = ro.Close()
+	err = s.validateFile()
+	if err == nil {
+		err = s.viewBolt(func(tx *bolt.Tx) error {
+			if _, err := s.checkMeta(tx); err != nil {
+				return err
+			}
+			return s.checkStructure(tx)
+		})
+	}
+	if err != nil || s.opts.ReadOnly {
+		if err != nil {
+			_ = s.db.Close()
+			s.db = nil
+		}
+		s.checkTook = time.Since(start)
 		return err
 	}
-	if s.opts.ReadOnly {
-		s.db = ro
-		return nil
-	}
-	if err := ro.Close(); err != nil {
+	s.checkTook = time.Since(start)
+	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("open store %s: %w", s.path, err)
 	}
 	if s.db, err = s.boltOpen(false); err != nil {
+		s.db = nil
 		return err
 	}
 	return nil
@@ -272,28 +285,30 @@ func (s *Store) boltOpen(readOnly bool) (db *bolt.DB, err error) {
 	return db, nil
 }
 
-// prepare checks meta, schema and structure, then migrates.
+// checkMeta reads meta and refuses a schema this Open cannot use.
+func (s *Store) checkMeta(tx *bolt.Tx) (fileMeta, error) {
+	meta, err := s.readMeta(tx)
+	if err != nil {
+		return meta, err
+	}
+	cur := len(s.opts.migrations)
+	if meta.schema > cur || (meta.schema < cur && s.opts.ReadOnly) {
+		return meta, &SchemaError{Path: s.path, File: meta.schema, Supported: cur}
+	}
+	return meta, nil
+}
+
+// prepare runs under the final lock: meta again, then migrations.
 func (s *Store) prepare() error {
-	start := time.Now()
 	var meta fileMeta
-	err := s.viewBolt(func(tx *bolt.Tx) error {
-		var err error
-		if meta, err = s.readMeta(tx); err != nil {
-			return err
-		}
-		if cur := len(s.opts.migrations); meta.schema > cur {
-			return &SchemaError{Path: s.path, File: meta.schema, Supported: cur}
-		}
-		return s.checkStructure(tx)
+	err := s.viewBolt(func(tx *bolt.Tx) (err error) {
+		meta, err = s.checkMeta(tx)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	checked := time.Since(start)
 	if cur := len(s.opts.migrations); meta.schema < cur {
-		if s.opts.ReadOnly {
-			return &SchemaError{Path: s.path, File: meta.schema, Supported: cur}
-		}
 		err = s.updateBolt(func(tx *bolt.Tx) error { return s.migrate(tx, s.opts.migrations, meta.schema) })
 		if err != nil {
 			return err
@@ -303,7 +318,7 @@ func (s *Store) prepare() error {
 		return err
 	}
 	s.log.Info("store opened", "path", s.path, "schema", len(s.opts.migrations), "created", meta.created,
-		"read_only", s.opts.ReadOnly, "size", s.size(), "check_took", checked)
+		"read_only", s.opts.ReadOnly, "size", s.size(), "check_took", s.checkTook)
 	return nil
 }
 
