@@ -27,7 +27,7 @@ func FuzzOpen(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		s, err := Open(path, Options{LockTimeout: 10 * time.Millisecond})
+		s, err := Open(path, Options{LockTimeout: 2 * time.Second})
 		if err != nil {
 			if !errors.Is(err, ErrForeign) && !errors.Is(err, ErrDamaged) &&
 				!errors.Is(err, ErrNewerSchema) && !errors.Is(err, ErrOlderSchema) {
@@ -113,7 +113,7 @@ func TestOpenMutatedStores(t *testing.T) {
 	const page = 4096
 	rng := rand.New(rand.NewPCG(5, 6))
 	opened, refused := 0, 0
-	for i := range 1500 {
+	for i := range 400 {
 		data := bytes.Clone(golden)
 		var edits []string
 		for range 1 + rng.IntN(4) {
@@ -134,7 +134,7 @@ func TestOpenMutatedStores(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() {
-			s, err := Open(path, Options{LockTimeout: 10 * time.Millisecond})
+			s, err := Open(path, Options{LockTimeout: 2 * time.Second})
 			if err != nil {
 				done <- err
 				return

@@ -19,7 +19,10 @@ import (
 // Options tune Open. The zero value is usable.
 type Options struct {
 	// LockTimeout is how long Open waits for another process to release
-	// the file before failing with a *LockedError. Default 1s.
+	// the file before failing with a *LockedError. Default 1s. bbolt
+	// retries every 50ms, so below that Open tries once; keep it well
+	// above: a child process forked at the wrong moment holds the lock
+	// until it execs, and Open itself locks twice (see openBolt).
 	LockTimeout time.Duration
 	// EventRetention is how many events the store keeps; appending one
 	// more drops the oldest. Default 10000.
