@@ -400,6 +400,7 @@ func (s *Store) run(writable bool, fn func(Tx) error) (err error) {
 	t := &boltTx{s: s, tx: btx}
 	done := false
 	defer func() {
+		t.done = true
 		if !done {
 			s.rollback(btx)
 		}

@@ -64,6 +64,8 @@ type boltTx struct {
 	// broken is set when bbolt panicked during this transaction; Update then
 	// rolls back even if the callback returns nil.
 	broken bool
+	// done is set when the callback returned: the bbolt transaction is gone.
+	done bool
 }
 
 var _ Tx = (*boltTx)(nil)
@@ -84,6 +86,9 @@ func (t *boltTx) guard(err *error, bucket []byte, key func() string) {
 }
 
 func (t *boltTx) bucket(name []byte) (*bolt.Bucket, error) {
+	if t.done {
+		return nil, fmt.Errorf("store %s: Tx used after its View or Update callback returned", t.s.path)
+	}
 	b := t.tx.Bucket(name)
 	if b == nil {
 		return nil, t.s.damaged(name, "", errors.New("bucket missing"))

@@ -672,3 +672,16 @@ func TestUpdateCommitsDurablyEnoughToReopen(t *testing.T) {
 		return err
 	})
 }
+
+func TestTxUsedAfterCallback(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t, Options{})
+	var leaked Tx
+	mustUpdate(t, s, func(tx Tx) error { leaked = tx; return nil })
+	if _, err := leaked.Pairs(); err == nil || !strings.Contains(err.Error(), "used after its View or Update callback returned") {
+		t.Errorf("Pairs on a finished Tx: %v", err)
+	}
+	if err := leaked.PutPair(Pair{Name: "vm1"}); err == nil {
+		t.Error("PutPair on a finished Tx succeeded")
+	}
+}
