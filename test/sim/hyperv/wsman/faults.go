@@ -155,7 +155,9 @@ func faultInvalidTimeout(value string) *Fault {
 func faultMustUnderstand(name string) *Fault {
 	const msg = "The WS-Management service cannot process a SOAP header in the request that is marked as mustUnderstand by the client. " +
 		"This could be caused by the use of a version of the protocol which is not supported, or may be an incompatibility between the client and server implementations. "
-	return senderFault("", msg, codeMustUnderstand, msg+"Header: "+name+". ")
+	f := senderFault("", msg, codeMustUnderstand, msg+"Header: "+name+". ")
+	f.Code = "s:MustUnderstand" // SOAP 1.2 part 1, 5.4.8: no subcode
+	return f
 }
 
 // faultResourceNotFound: a ResourceURI that names no resource on this host.
