@@ -310,7 +310,9 @@ func TestHTTPLevelRefusals(t *testing.T) {
 		{name: "root path", method: "GET", url: base + "/", wantStatus: 404, wantBody: "HTTP Error 404."},
 		{name: "no credentials", method: "POST", url: h.HTTPURL(), ctype: "application/soap+xml", body: good, user: "-", wantStatus: 401},
 		{name: "negotiate", method: "POST", url: h.HTTPURL(), ctype: "application/soap+xml", body: good, user: "-",
-			mod: func(r *http.Request) { r.Header.Set("Authorization", "Negotiate TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAGAbEdAAAADw==") }, wantStatus: 401},
+			mod: func(r *http.Request) {
+				r.Header.Set("Authorization", "Negotiate TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAGAbEdAAAADw==")
+			}, wantStatus: 401},
 		{name: "GET", method: "GET", url: h.HTTPURL(), wantStatus: 405},
 		{name: "text/xml", method: "POST", url: h.HTTPURL(), ctype: "text/xml", body: good, wantStatus: 415},
 		{name: "UTF-16 charset", method: "POST", url: h.HTTPURL(), ctype: "application/soap+xml;charset=UTF-16", body: good, wantStatus: 415},
@@ -603,7 +605,9 @@ func TestStdinFeedsPowerShellCommandDash(t *testing.T) {
 func TestLargeOutputIsSplitByMaxEnvelopeSize(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 3000) // 48000 bytes
 	cfg := baseConfig(nil)
-	cfg.PowerShell = func(context.Context, string) wsman.Result { return wsman.Result{Stdout: big, Stderr: []byte("warn\r\n")} }
+	cfg.PowerShell = func(context.Context, string) wsman.Result {
+		return wsman.Result{Stdout: big, Stderr: []byte("warn\r\n")}
+	}
 	h := startHost(t, wsman.HostConfig{Server: cfg})
 	c := newRaw(t, h)
 	shell := c.createShell()
