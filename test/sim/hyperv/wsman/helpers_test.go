@@ -129,6 +129,11 @@ func startHost(t *testing.T, hc wsman.HostConfig) *wsman.Host {
 
 func portOf(t *testing.T, addr string) (string, int) {
 	t.Helper()
+	return splitAddr(t, addr)
+}
+
+func splitAddr(t testing.TB, addr string) (string, int) {
+	t.Helper()
 	host, p, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)
