@@ -21,7 +21,7 @@ const (
 // stream and state elements around the base64 output.
 const responseOverhead = 4096
 
-func (s *Server) command(sh *shell, req *request) ([]byte, *Fault) {
+func (s *Server) command(sh *shell, req *request) ([]byte, *fault) {
 	if req.Body == nil || req.Body.Name != (xml.Name{Space: nsShell, Local: "CommandLine"}) {
 		return nil, faultInvalidBody()
 	}
@@ -159,7 +159,7 @@ func (s *Server) findCommand(sh *shell, id string) *command {
 // receive long-polls for a command's output: it answers as soon as the
 // command has finished, or with the TimedOut fault when timeout passes
 // first, so the client polls again.
-func (s *Server) receive(ctx context.Context, sh *shell, req *request, timeout time.Duration, maxEnv int) ([]byte, *Fault) {
+func (s *Server) receive(ctx context.Context, sh *shell, req *request, timeout time.Duration, maxEnv int) ([]byte, *fault) {
 	if req.Body == nil || req.Body.Name != (xml.Name{Space: nsShell, Local: "Receive"}) {
 		return nil, faultInvalidBody()
 	}
@@ -187,8 +187,8 @@ func (s *Server) receive(ctx context.Context, sh *shell, req *request, timeout t
 	defer func() { <-c.recv }()
 	select {
 	case <-c.done:
-		// Finished commands answer even when removed in the meantime only if
-		// still present; a deleted shell or terminated command faults.
+		// A command that finished but was discarded meanwhile (terminate,
+		// shell deleted) is gone for the client too.
 		select {
 		case <-c.removed:
 			return nil, c.goneFault(sh.id)
@@ -204,7 +204,7 @@ func (s *Server) receive(ctx context.Context, sh *shell, req *request, timeout t
 	return envelope("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/ReceiveResponse", req.MessageID, c.nextOutput(maxEnv)), nil
 }
 
-func (c *command) goneFault(shellID string) *Fault {
+func (c *command) goneFault(shellID string) *fault {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.shellGone {
@@ -243,7 +243,6 @@ func (c *command) nextOutput(maxEnv int) string {
 	if c.sentOut < len(c.result.Stdout) || c.sentErr < len(c.result.Stderr) {
 		return b2 + `<rsp:CommandState CommandId="` + c.id + `" State="` + stateRunning + `"/></rsp:ReceiveResponse>`
 	}
-	c.finalSent = true
 	return b2 +
 		`<rsp:Stream Name="stdout" CommandId="` + c.id + `" End="true"></rsp:Stream>` +
 		`<rsp:Stream Name="stderr" CommandId="` + c.id + `" End="true"></rsp:Stream>` +
@@ -254,7 +253,7 @@ func (c *command) nextOutput(maxEnv int) string {
 // send accepts stdin for a command. Commands read it only when they are
 // powershell.exe reading its script from stdin ("-Command -"); otherwise it
 // is accepted and discarded, like input nobody reads.
-func (s *Server) send(sh *shell, req *request) ([]byte, *Fault) {
+func (s *Server) send(sh *shell, req *request) ([]byte, *fault) {
 	if req.Body == nil || req.Body.Name != (xml.Name{Space: nsShell, Local: "Send"}) {
 		return nil, faultInvalidBody()
 	}
@@ -302,7 +301,7 @@ func (s *Server) send(sh *shell, req *request) ([]byte, *Fault) {
 // signal handles terminate (the command is discarded, cancelled if still
 // running) and ctrl_c/ctrl_break (a running command is interrupted and ends
 // with STATUS_CONTROL_C_EXIT; a finished one is unaffected).
-func (s *Server) signal(sh *shell, req *request) ([]byte, *Fault) {
+func (s *Server) signal(sh *shell, req *request) ([]byte, *fault) {
 	if req.Body == nil || req.Body.Name != (xml.Name{Space: nsShell, Local: "Signal"}) {
 		return nil, faultInvalidBody()
 	}

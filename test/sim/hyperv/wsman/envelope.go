@@ -12,14 +12,12 @@ import (
 // XML namespaces, matched by URI: clients choose their own prefixes
 // (masterzen uses env/a/w/rsp, pywinrm env/a/w/p/rsp, pypsrp s/wsa/wsman).
 const (
-	nsSOAP      = "http://www.w3.org/2003/05/soap-envelope"
-	nsAddr      = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
-	nsWSMan     = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
-	nsWSMV      = "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"
-	nsShell     = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
-	nsTransfer  = "http://schemas.xmlsoap.org/ws/2004/09/transfer"
-	nsFault     = "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"
-	nsXMLPrefix = "http://www.w3.org/XML/1998/namespace"
+	nsSOAP  = "http://www.w3.org/2003/05/soap-envelope"
+	nsAddr  = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
+	nsWSMan = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
+	nsWSMV  = "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"
+	nsShell = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
+	nsFault = "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"
 )
 
 // Action URIs of the Windows Remote Shell protocol (MS-WSMV 3.1.4).

@@ -5,12 +5,12 @@ import (
 	"net/http"
 )
 
-// Fault is a WS-Management SOAP fault as Windows sends it: HTTP 500, a
+// fault is a WS-Management SOAP fault as Windows sends it: HTTP 500, a
 // SOAP 1.2 s:Fault with code and subcode, a reason, and an f:WSManFault
 // detail carrying the numeric Windows error code. Texts end with one space
 // because Windows formats them with FormatMessage; the captured TimedOut text
 // ends with two. Each constructor names its source in PROTOCOL.md.
-type Fault struct {
+type fault struct {
 	Code       string // "s:Sender" or "s:Receiver"
 	Subcode    string // e.g. "w:InvalidSelectors", "a:ActionNotSupported"
 	Reason     string // s:Reason/s:Text
@@ -21,14 +21,14 @@ type Fault struct {
 	HTTPStatus int
 }
 
-func (f *Fault) Error() string {
+func (f *fault) Error() string {
 	return fmt.Sprintf("wsman fault %d (%s): %s", f.WSManCode, f.Subcode, f.Message)
 }
 
 // action is the WS-Addressing action of the fault message: faults with a
 // WS-Addressing subcode use the addressing fault action, all others the
 // WS-Management one (both seen in captures of Windows responses).
-func (f *Fault) action() string {
+func (f *fault) action() string {
 	if len(f.Subcode) > 2 && f.Subcode[:2] == "a:" {
 		return "http://schemas.xmlsoap.org/ws/2004/08/addressing/fault"
 	}
@@ -65,20 +65,20 @@ const (
 	textParameter        = "The parameter is incorrect. "
 )
 
-func senderFault(subcode, reason string, code uint32, message string) *Fault {
-	return &Fault{Code: "s:Sender", Subcode: subcode, Reason: reason, WSManCode: code, Message: message, HTTPStatus: http.StatusInternalServerError}
+func senderFault(subcode, reason string, code uint32, message string) *fault {
+	return &fault{Code: "s:Sender", Subcode: subcode, Reason: reason, WSManCode: code, Message: message, HTTPStatus: http.StatusInternalServerError}
 }
 
 // faultTimedOut: Receive found no output within OperationTimeout; clients
 // retry on it (captured from Windows in masterzen and pypsrp fixtures).
-func faultTimedOut() *Fault {
-	return &Fault{Code: "s:Receiver", Subcode: "w:TimedOut", Reason: textTimedOut,
+func faultTimedOut() *fault {
+	return &fault{Code: "s:Receiver", Subcode: "w:TimedOut", Reason: textTimedOut,
 		WSManCode: codeOperationTimedOut, Message: textTimedOut, HTTPStatus: http.StatusInternalServerError}
 }
 
 // faultShellNotFound: a ShellId that does not exist (never created, deleted,
 // idle-expired or lost in a host crash).
-func faultShellNotFound(shellID string) *Fault {
+func faultShellNotFound(shellID string) *fault {
 	f := senderFault("w:InvalidSelectors", textInvalidSelectors, codeUnexpectedSelectors,
 		"The request for the Windows Remote Shell with ShellId "+shellID+" failed because the shell was not found on the server. "+
 			"Possible causes are: the specified ShellId is incorrect or the shell no longer exists on the server. "+
@@ -88,7 +88,7 @@ func faultShellNotFound(shellID string) *Fault {
 }
 
 // faultNoShellSelector: a shell operation without a ShellId selector.
-func faultNoShellSelector() *Fault {
+func faultNoShellSelector() *fault {
 	f := senderFault("w:InvalidSelectors", textInvalidSelectors, codeUnexpectedSelectors,
 		"The Windows Remote Shell cannot process the request because it requires the following selector: ShellId. Retry with the correct selector. ")
 	f.Detail = faultDetailUnexpectedSel
@@ -97,14 +97,14 @@ func faultNoShellSelector() *Fault {
 
 // faultUnexpectedSelectors: selectors the shell resource does not define, or
 // a selector given twice.
-func faultUnexpectedSelectors() *Fault {
+func faultUnexpectedSelectors() *fault {
 	f := senderFault("w:InvalidSelectors", textInvalidSelectors, codeUnexpectedSelectors, textInvalidSelectors)
 	f.Detail = faultDetailUnexpectedSel
 	return f
 }
 
 // faultCommandNotFound: a CommandId that is not (or no longer) in the shell.
-func faultCommandNotFound() *Fault {
+func faultCommandNotFound() *fault {
 	f := senderFault("w:InvalidSelectors", textInvalidSelectors, codeUnexpectedSelectors,
 		"The Windows Remote Shell received a request to perform an operation on a command identifier that does not exist. "+
 			"Either the command has completed execution or the client specified an invalid command identifier. ")
@@ -114,7 +114,7 @@ func faultCommandNotFound() *Fault {
 
 // faultInvalidParameter: the shell plugin rejected a parameter (Receive
 // without CommandId, empty command line, bad stream or signal).
-func faultInvalidParameter() *Fault {
+func faultInvalidParameter() *fault {
 	f := senderFault("w:InvalidParameter", textParameter, codeInvalidParameter, textParameter)
 	f.Detail = faultDetailInvalidValue
 	f.Provider = true
@@ -122,37 +122,37 @@ func faultInvalidParameter() *Fault {
 }
 
 // faultQuotaShells: MaxShellsPerUser reached on Create.
-func faultQuotaShells(max int) *Fault {
+func faultQuotaShells(max int) *fault {
 	msg := fmt.Sprintf("The WS-Management service cannot process the request. This user is allowed a maximum number of %d concurrent shells, which has been exceeded. Close existing shells or raise the quota for this user. ", max)
 	return senderFault("w:QuotaLimit", msg, codeQuotaMaxShells, msg)
 }
 
 // faultActionNotSupported: an Action the shell resource does not implement.
-func faultActionNotSupported() *Fault {
+func faultActionNotSupported() *fault {
 	const msg = "The WS-Management service does not support the action specified in the request. "
 	return senderFault("a:ActionNotSupported", msg, codeActionNotSupported, msg)
 }
 
 // faultHeaderRequired: a required header (Action, ResourceURI) is missing.
-func faultHeaderRequired(name string) *Fault {
+func faultHeaderRequired(name string) *fault {
 	return senderFault("a:MessageInformationHeaderRequired", textHeaderRequired, codeMessageHeaderRequired,
 		textHeaderRequired[:len(textHeaderRequired)-1]+" Missing header: "+name+". ")
 }
 
 // faultInvalidHeader: a header is present but unusable (empty MessageID,
 // unparsable MaxEnvelopeSize).
-func faultInvalidHeader(message string) *Fault {
+func faultInvalidHeader(message string) *fault {
 	return senderFault("a:InvalidMessageInformationHeader", textInvalidHeader, codeInvalidMessageHeader, message)
 }
 
 // faultInvalidTimeout: an OperationTimeout that is not a positive
 // xs:duration (message captured from Windows for "PT-1S").
-func faultInvalidTimeout(value string) *Fault {
+func faultInvalidTimeout(value string) *fault {
 	return faultInvalidHeader("The WS-Management service cannot process the request. The XML contains an invalid timeout field in the SOAP header: " + value + ". ")
 }
 
 // faultMustUnderstand: a header flagged mustUnderstand that is not understood.
-func faultMustUnderstand(name string) *Fault {
+func faultMustUnderstand(name string) *fault {
 	const msg = "The WS-Management service cannot process a SOAP header in the request that is marked as mustUnderstand by the client. " +
 		"This could be caused by the use of a version of the protocol which is not supported, or may be an incompatibility between the client and server implementations. "
 	f := senderFault("", msg, codeMustUnderstand, msg+"Header: "+name+". ")
@@ -161,40 +161,40 @@ func faultMustUnderstand(name string) *Fault {
 }
 
 // faultResourceNotFound: a ResourceURI that names no resource on this host.
-func faultResourceNotFound() *Fault {
+func faultResourceNotFound() *fault {
 	const msg = "The WS-Management service cannot process the request. The service cannot find the resource identified by the resource URI and selectors. "
 	return senderFault("a:DestinationUnreachable", msg, codeResourceNotFound, msg)
 }
 
 // faultInvalidResourceURI: an empty ResourceURI.
-func faultInvalidResourceURI() *Fault {
+func faultInvalidResourceURI() *fault {
 	const msg = "The WS-Management service cannot process the request. The resource URI is missing or it has an incorrect format. " +
 		"Check the documentation or use the following command for information on how to construct a resource URI: \"winrm help uris\". "
 	return senderFault("w:InvalidResourceURI", msg, codeInvalidResourceURI, msg)
 }
 
 // faultInvalidXML: the body is not well-formed XML.
-func faultInvalidXML() *Fault {
+func faultInvalidXML() *fault {
 	const msg = "The WS-Management service cannot process the request because the XML is invalid. "
 	return senderFault("w:SchemaValidationError", msg, codeInvalidXML, msg)
 }
 
 // faultInvalidBody: well-formed XML that is not a usable SOAP envelope, or a
 // body that does not match the action.
-func faultInvalidBody() *Fault {
+func faultInvalidBody() *fault {
 	const msg = "The WS-Management service cannot process the request because the request packet does not have a valid SOAP body. "
 	return senderFault("w:SchemaValidationError", msg, codeInvalidSOAPBody, msg)
 }
 
 // faultInvalidRepresentation: a Create body that is not an rsp:Shell.
-func faultInvalidRepresentation() *Fault {
+func faultInvalidRepresentation() *fault {
 	const msg = "The WS-Management service cannot identify the format of the object passed to a Put or Create method. " +
 		"The input XML may not be appropriate for the resource or uses the wrong schema for the resource. Change the input XML in the request. "
 	return senderFault("x:InvalidRepresentation", msg, codeInvalidRepresentation, msg)
 }
 
 // faultMinEnvelope: MaxEnvelopeSize below 8192 octets (MS-WSMV 3.1.4.1.7).
-func faultMinEnvelope() *Fault {
+func faultMinEnvelope() *fault {
 	const msg = "The WS-Management service cannot process the request because the envelope size in the request is too small. "
 	f := senderFault("w:EncodingLimit", msg, codeMinEnvelopeSize, msg)
 	f.Detail = faultDetailMinEnvelopeLimit
@@ -203,8 +203,8 @@ func faultMinEnvelope() *Fault {
 
 // faultFileNotFound: WINRS_SKIP_CMD_SHELL=TRUE with a program that is not an
 // absolute path to an existing executable (captured from Windows).
-func faultFileNotFound() *Fault {
+func faultFileNotFound() *fault {
 	const msg = "The system cannot find the file specified. "
-	return &Fault{Code: "s:Receiver", Subcode: "w:InternalError", Reason: msg, WSManCode: codeFileNotFound,
+	return &fault{Code: "s:Receiver", Subcode: "w:InternalError", Reason: msg, WSManCode: codeFileNotFound,
 		Message: msg, Provider: true, HTTPStatus: http.StatusInternalServerError}
 }

@@ -58,7 +58,7 @@ func envelope(action, relatesTo, body string) []byte {
 }
 
 // faultEnvelope renders a fault in the shape captured from Windows.
-func faultEnvelope(f *Fault, relatesTo, machine string) []byte {
+func faultEnvelope(f *fault, relatesTo, machine string) []byte {
 	var b strings.Builder
 	b.WriteString("<s:Fault><s:Code><s:Value>")
 	b.WriteString(esc(f.Code))

@@ -133,8 +133,6 @@ type shell struct {
 	id       string
 	acct     *account
 	clientIP string
-	created  time.Time
-	streams  [2]string // input, output
 	commands map[string]*command
 	active   int // requests in progress; the idle timer runs only at zero
 	idle     *time.Timer
@@ -161,7 +159,6 @@ type command struct {
 	result     Result
 	sentOut    int
 	sentErr    int
-	finalSent  bool
 	removedSet bool
 }
 
@@ -336,10 +333,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	resp, fault := s.handle(r, acct, req)
-	if fault != nil {
-		s.log.Debug("wsman fault", "action", req.Action, "code", fault.WSManCode, "message", fault.Message)
-		s.writeFault(w, fault, req.MessageID, machine)
+	resp, f := s.handle(r, acct, req)
+	if f != nil {
+		s.log.Debug("wsman fault", "action", req.Action, "code", f.WSManCode, "message", f.Message)
+		s.writeFault(w, f, req.MessageID, machine)
 		return
 	}
 	if resp == nil {
@@ -351,7 +348,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(resp)
 }
 
-func (s *Server) writeFault(w http.ResponseWriter, f *Fault, relatesTo, machine string) {
+func (s *Server) writeFault(w http.ResponseWriter, f *fault, relatesTo, machine string) {
 	data := faultEnvelope(f, relatesTo, machine)
 	w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
@@ -360,9 +357,9 @@ func (s *Server) writeFault(w http.ResponseWriter, f *Fault, relatesTo, machine 
 }
 
 // internalErrorNotSupported is MS-WSMV's answer to chunked shell requests.
-func internalErrorNotSupported() *Fault {
+func internalErrorNotSupported() *fault {
 	const msg = "The request is not supported. "
-	return &Fault{Code: "s:Receiver", Subcode: "w:InternalError", Reason: msg, WSManCode: 50, Message: msg, HTTPStatus: http.StatusInternalServerError}
+	return &fault{Code: "s:Receiver", Subcode: "w:InternalError", Reason: msg, WSManCode: 50, Message: msg, HTTPStatus: http.StatusInternalServerError}
 }
 
 // writeNotFound sends HTTP.sys's own 404 page.
@@ -429,7 +426,7 @@ func (s *Server) authenticate(r *http.Request) *account {
 }
 
 // handle validates the headers common to every operation and dispatches.
-func (s *Server) handle(r *http.Request, acct *account, req *request) ([]byte, *Fault) {
+func (s *Server) handle(r *http.Request, acct *account, req *request) ([]byte, *fault) {
 	if req.MustUnderstand != "" {
 		return nil, faultMustUnderstand(req.MustUnderstand)
 	}
@@ -500,7 +497,7 @@ func (s *Server) handle(r *http.Request, acct *account, req *request) ([]byte, *
 
 // lookupShell finds the shell named by the ShellId selector and marks a
 // request in progress on it (release ends it).
-func (s *Server) lookupShell(acct *account, req *request) (*shell, *Fault) {
+func (s *Server) lookupShell(acct *account, req *request) (*shell, *fault) {
 	id, ok := req.Selectors["shellid"]
 	if !ok {
 		if req.HasSelectors && len(req.Selectors) > 0 {
@@ -533,7 +530,7 @@ func (s *Server) release(sh *shell) {
 	}
 }
 
-func (s *Server) create(r *http.Request, acct *account, req *request) ([]byte, *Fault) {
+func (s *Server) create(r *http.Request, acct *account, req *request) ([]byte, *fault) {
 	if req.Body == nil || req.BodyCount != 1 || req.Body.Name != (xml.Name{Space: nsShell, Local: "Shell"}) {
 		return nil, faultInvalidRepresentation()
 	}
@@ -558,8 +555,6 @@ func (s *Server) create(r *http.Request, acct *account, req *request) ([]byte, *
 		id:       newGUID(),
 		acct:     acct,
 		clientIP: hostOnly(r.RemoteAddr),
-		created:  s.cfg.Now(),
-		streams:  [2]string{in, out},
 		commands: map[string]*command{},
 	}
 	sh.idle = time.AfterFunc(s.cfg.ShellIdleTimeout, func() { s.expire(sh) })
@@ -615,7 +610,7 @@ func (s *Server) dropShellLocked(sh *shell) {
 	sh.commands = nil
 }
 
-func (s *Server) deleteShell(sh *shell, req *request) ([]byte, *Fault) {
+func (s *Server) deleteShell(sh *shell, req *request) ([]byte, *fault) {
 	s.mu.Lock()
 	s.dropShellLocked(sh)
 	s.mu.Unlock()
