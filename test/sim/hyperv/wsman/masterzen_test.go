@@ -297,3 +297,31 @@ func TestMasterzenStdinIsAccepted(t *testing.T) {
 		t.Fatalf("%q %d %v", stdout, code, err)
 	}
 }
+
+func TestMasterzenConcurrentClients(t *testing.T) {
+	rec := newRecorder()
+	h := startHost(t, wsman.HostConfig{Server: baseConfig(rec)})
+	const clients, runs = 8, 5
+	errs := make(chan error, clients*runs)
+	for i := 0; i < clients; i++ {
+		c := mzClient(t, h.HTTPAddr(), false, nil, testUser, testPassword, "PT10S", true)
+		go func() {
+			for j := 0; j < runs; j++ {
+				want := strings.Repeat("x", i*100+j)
+				out, _, code, err := c.RunPSWithString("out "+want+"; exit "+string(rune('0'+j)), "")
+				if err == nil && (out != want+"\r\n" || code != j) {
+					err = errors.New("wrong result " + out)
+				}
+				errs <- err
+			}
+		}()
+	}
+	for i := 0; i < clients*runs; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := len(rec.wait(t, clients*runs)); n != clients*runs {
+		t.Errorf("%d records", n)
+	}
+}
