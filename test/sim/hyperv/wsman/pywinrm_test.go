@@ -1,0 +1,211 @@
+package wsman_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf16"
+
+	"github.com/hvro/hvro/test/sim/hyperv/wsman"
+)
+
+// Debian's python3-winrm imports only under the system interpreter.
+const systemPython = "/usr/bin/python3"
+
+type pyResult struct {
+	Stdout  string `json:"stdout"`
+	Stderr  string `json:"stderr"`
+	Code    int64  `json:"code"`
+	Error   string `json:"error"`
+	Message string `json:"message"`
+	Opened  int    `json:"opened"`
+}
+
+func needPywinrm(t *testing.T) {
+	t.Helper()
+	if err := exec.Command(systemPython, "-c", "import winrm").Run(); err != nil {
+		t.Skipf("python3-winrm is not importable under %s (.ci/run installs it): %v", systemPython, err)
+	}
+}
+
+// runPy runs testdata/pywinrm_client.py with a scenario.
+func runPy(t *testing.T, spec map[string]any) pyResult {
+	t.Helper()
+	data, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, systemPython, "testdata/pywinrm_client.py", string(data))
+	cmd.Env = hermeticEnv()
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("pywinrm_client.py %s: %v\n%s", data, err, stderr)
+	}
+	var res pyResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("pywinrm_client.py output %q: %v", out, err)
+	}
+	for _, f := range []*string{&res.Stdout, &res.Stderr} {
+		b, err := base64.StdEncoding.DecodeString(*f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*f = string(b)
+	}
+	return res
+}
+
+// hermeticEnv keeps the machine's proxy and CA-bundle settings away from
+// requests: pywinrm 0.3.0 lets REQUESTS_CA_BUNDLE override
+// server_cert_validation='ignore' (Transport.build_session merges the
+// environment after setting verify=False), and a proxy would not reach
+// loopback.
+func hermeticEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch strings.ToUpper(name) {
+		case "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "NO_PROXY=*")
+}
+
+// encodePS is what pywinrm's run_ps and masterzen do: base64 of UTF-16LE.
+func encodePS(script string) string {
+	u := utf16.Encode([]rune(script))
+	b := make([]byte, 2*len(u))
+	for i, c := range u {
+		b[2*i], b[2*i+1] = byte(c), byte(c>>8)
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func TestPywinrmCommands(t *testing.T) {
+	needPywinrm(t)
+	rec := newRecorder()
+	h := startHost(t, wsman.HostConfig{Server: baseConfig(rec)})
+	url := h.HTTPURL()
+	tests := []struct {
+		name                   string
+		spec                   map[string]any
+		stdout, stderr, errCls string
+		code                   int64
+	}{
+		{name: "run_cmd hostname", spec: map[string]any{"kind": "run_cmd", "command": "hostname"}, stdout: "NODE1\r\n"},
+		// The same line and result as a Windows capture (pypsrp
+		// test_winrs_stderr_rc.yml): trailing spaces before && are kept.
+		{name: "run_cmd stderr and exit code", spec: map[string]any{"kind": "run_cmd", "command": "cmd.exe", "args": []string{"/c echo out && echo err>&2 && exit 1"}},
+			stdout: "out \r\n", stderr: "err \r\n", code: 1},
+		{name: "run_ps", spec: map[string]any{"kind": "run_ps", "script": "out hello from ps; exit 0"}, stdout: "hello from ps\r\n"},
+		{name: "powershell stderr through Protocol", spec: map[string]any{"kind": "protocol", "command": "powershell -encodedcommand " + encodePS("out a; err b; exit 5")},
+			stdout: "a\r\n", stderr: "b\r\n", code: 5},
+		// powershell.exe 5.1: the error on stderr, its usage on stdout, exit
+		// code 0xFFFD0000 (unsigned as WinRM reports it).
+		{name: "bad EncodedCommand", spec: map[string]any{"kind": "protocol", "command": "powershell -encodedcommand !!notbase64"},
+			stdout: "\r\nPowerShell[.exe] ",
+			stderr: "Cannot process the command because the value specified with -EncodedCommand is not properly encoded. The value must be Base64 encoded.\r\n",
+			code:   4294770688},
+		{name: "wrong password", spec: map[string]any{"kind": "run_cmd", "command": "hostname", "password": "nope"}, errCls: "InvalidCredentialsError"},
+		{name: "machine-qualified local account", spec: map[string]any{"kind": "run_cmd", "command": "hostname", "user": `NODE1\admin`}, errCls: "InvalidCredentialsError"},
+		{name: "slow command beyond operation timeout", spec: map[string]any{"kind": "protocol", "command": "powershell -encodedcommand " + encodePS("sleep 2500; out late"),
+			"operation_timeout": 1, "read_timeout": 10}, stdout: "late\r\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.spec["url"] = url
+			res := runPy(t, tc.spec)
+			if res.Error != tc.errCls {
+				t.Fatalf("error %s %q, want %q", res.Error, res.Message, tc.errCls)
+			}
+			if tc.errCls != "" {
+				return
+			}
+			stdoutOK := res.Stdout == tc.stdout
+			if tc.name == "bad EncodedCommand" {
+				stdoutOK = strings.HasPrefix(res.Stdout, tc.stdout)
+			}
+			if !stdoutOK || res.Stderr != tc.stderr || res.Code != tc.code {
+				t.Errorf("stdout %q stderr %q code %d, want %q %q %d", res.Stdout, res.Stderr, res.Code, tc.stdout, tc.stderr, tc.code)
+			}
+		})
+	}
+	var scripts []string
+	for _, r := range rec.wait(t, 6) {
+		if r.Script != "" {
+			scripts = append(scripts, r.Script)
+		}
+	}
+	want := "out hello from ps; exit 0"
+	found := false
+	for _, s := range scripts {
+		found = found || s == want
+	}
+	if !found {
+		t.Errorf("decoded scripts %q lack %q", scripts, want)
+	}
+}
+
+func TestPywinrmShellQuota(t *testing.T) {
+	needPywinrm(t)
+	h := startHost(t, wsman.HostConfig{Server: baseConfig(nil)})
+	res := runPy(t, map[string]any{"kind": "quota", "url": h.HTTPURL(), "count": 31})
+	const want = "The WS-Management service cannot process the request. This user is allowed a maximum number of 30 concurrent shells, which has been exceeded. Close existing shells or raise the quota for this user."
+	if res.Opened != 30 || res.Error != "WinRMError" || !strings.HasPrefix(res.Message, want) || !strings.Contains(res.Message, "'wsmanfault_code': '2150859173'") {
+		t.Fatalf("opened %d, error %s %q", res.Opened, res.Error, res.Message)
+	}
+	// The script closed its shells; all quota is free again.
+	if n := h.Server().Shells(); n != 0 {
+		t.Errorf("%d shells left", n)
+	}
+}
+
+func TestPywinrmHTTPS(t *testing.T) {
+	needPywinrm(t)
+	dir := t.TempDir()
+	ca, err := wsman.NewLabCA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsCfg, err := ca.ServerTLS("node1.lab.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := startHost(t, wsman.HostConfig{Server: baseConfig(nil), HTTPSAddr: "127.0.0.1:0", TLS: tlsCfg})
+	for _, tc := range []struct {
+		name   string
+		spec   map[string]any
+		errCls string
+	}{
+		{name: "validated with the lab CA", spec: map[string]any{"ca": ca.CertFile()}},
+		{name: "validation ignored", spec: map[string]any{"cert_validation": "ignore"}},
+		{name: "system trust store rejects the lab CA", spec: map[string]any{}, errCls: "SSLError"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := map[string]any{"kind": "run_cmd", "url": h.HTTPSURL(), "transport": "ssl", "command": "hostname"}
+			for k, v := range tc.spec {
+				spec[k] = v
+			}
+			res := runPy(t, spec)
+			if res.Error != tc.errCls {
+				t.Fatalf("error %s %q, want %q", res.Error, res.Message, tc.errCls)
+			}
+			if tc.errCls == "" && res.Stdout != "NODE1\r\n" {
+				t.Errorf("stdout %q", res.Stdout)
+			}
+		})
+	}
+}
