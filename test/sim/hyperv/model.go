@@ -99,14 +99,14 @@ func (w *World) SetTiming(t Timing) {
 
 // ReplicationServer is a host's Hyper-V Replica server configuration.
 type ReplicationServer struct {
-	Enabled          bool
-	AllowedAuth      string // Kerberos | Certificate | CertificateAndKerberos
-	AllowAnyServer   bool
-	KerberosPort     int
-	CertificatePort  int
-	Thumbprint       string
-	DefaultStorage   string
-	AuthorizedServer []string // when !AllowAnyServer
+	Enabled          bool     `json:"enabled"`
+	AllowedAuth      string   `json:"allowed_auth"` // Kerberos | Certificate | CertificateAndKerberos
+	AllowAnyServer   bool     `json:"allow_any_server"`
+	KerberosPort     int      `json:"kerberos_port"`
+	CertificatePort  int      `json:"certificate_port"`
+	Thumbprint       string   `json:"thumbprint,omitempty"`
+	DefaultStorage   string   `json:"default_storage"`
+	AuthorizedServer []string `json:"authorized_servers,omitempty"` // when !AllowAnyServer
 }
 
 // Host is one emulated Hyper-V host.
@@ -400,6 +400,38 @@ func (w *World) DiskOnline(disk, host string) error {
 	}
 	w.cfg.Logger.Info("disk online", "disk", d.Name, "host", h.Name)
 	return nil
+}
+
+// PlaceDisk makes a disk online on a host at lab start: unlike DiskOnline
+// there is no settle window, as if the disk had been there for a while.
+func (w *World) PlaceDisk(disk, host string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	d, h, err := w.diskAndHost(disk, host)
+	if err != nil {
+		return err
+	}
+	if d.owner != "" {
+		return fmt.Errorf("disk %s is already online on %s", d.Name, d.owner)
+	}
+	d.owner, d.onlineSince = strings.ToLower(h.Name), time.Time{}
+	for _, reg := range h.regs {
+		if strings.EqualFold(reg.Disk, d.Name) {
+			reg.view = viewLive
+		}
+	}
+	return nil
+}
+
+// DiskOwner returns the host a disk is online on ("" when offline).
+func (w *World) DiskOwner(disk string) (string, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	d, ok := w.disks[strings.ToLower(disk)]
+	if !ok {
+		return "", false
+	}
+	return d.owner, true
 }
 
 // DiskOffline takes a disk offline from its host (ECX stopped or moved its

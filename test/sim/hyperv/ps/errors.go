@@ -211,8 +211,6 @@ func clixmlEscape(s string) string {
 			b.WriteString("&lt;")
 		case c == '>':
 			b.WriteString("&gt;")
-		case c == '"':
-			b.WriteString("&quot;")
 		case c == '_' && i+1 < len(s) && (s[i+1] == 'x' || s[i+1] == 'X'):
 			b.WriteString("_x005F_")
 		case c < 0x20:

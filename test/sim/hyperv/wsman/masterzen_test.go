@@ -2,7 +2,6 @@ package wsman_test
 
 import (
 	"encoding/base64"
-	"encoding/xml"
 	"errors"
 	"strings"
 	"testing"
@@ -10,37 +9,13 @@ import (
 	"unicode/utf16"
 
 	"github.com/masterzen/winrm"
-	"github.com/masterzen/winrm/soap"
 
 	"github.com/hvro/hvro/test/sim/hyperv/wsman"
+	"github.com/hvro/hvro/test/sim/mzwinrm"
 )
 
-// faultCheckingTransport makes SOAP faults errors. masterzen's default
-// transport drops the HTTP status of a response that has a SOAP content type
-// (clientRequest.Post assigns the status error in a defer on unnamed results,
-// at the pinned version and at HEAD 3fad6e1), so every fault comes back as a
-// successful body. A client that must see faults wraps the transport like
-// this; the error text keeps "OperationTimeout" so Receive still retries.
-type faultCheckingTransport struct{ winrm.Transporter }
-
-func (t faultCheckingTransport) Post(c *winrm.Client, m *soap.SoapMessage) (string, error) {
-	body, err := t.Transporter.Post(c, m)
-	if err != nil {
-		return body, err
-	}
-	var env struct {
-		Body struct {
-			Fault *struct{} `xml:"http://www.w3.org/2003/05/soap-envelope Fault"`
-		} `xml:"http://www.w3.org/2003/05/soap-envelope Body"`
-	}
-	if xml.Unmarshal([]byte(body), &env) == nil && env.Body.Fault != nil {
-		return "", errors.New("http error 500: " + body)
-	}
-	return body, nil
-}
-
 // mzClient connects masterzen/winrm (the module hvro uses) to a host. With
-// checked, SOAP faults become errors (see faultCheckingTransport).
+// checked, SOAP faults become errors (see mzwinrm.FaultChecking).
 func mzClient(t *testing.T, addr string, https bool, cacert []byte, user, pass, opTimeout string, checked ...bool) *winrm.Client {
 	t.Helper()
 	host, port := portOf(t, addr)
@@ -48,7 +23,7 @@ func mzClient(t *testing.T, addr string, https bool, cacert []byte, user, pass, 
 	params := winrm.NewParameters(opTimeout, "en-US", 153600)
 	if len(checked) > 0 && checked[0] {
 		params.TransportDecorator = func() winrm.Transporter {
-			return faultCheckingTransport{winrm.NewClientWithDial(nil)}
+			return mzwinrm.FaultChecking{Transporter: winrm.NewClientWithDial(nil)}
 		}
 	}
 	c, err := winrm.NewClientWithParameters(ep, user, pass, params)

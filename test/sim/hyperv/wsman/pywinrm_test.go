@@ -4,84 +4,40 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf16"
 
 	"github.com/hvro/hvro/test/sim/hyperv/wsman"
+	"github.com/hvro/hvro/test/sim/pywinrm"
 )
 
-// Debian's python3-winrm imports only under the system interpreter.
-const systemPython = "/usr/bin/python3"
-
-type pyResult struct {
-	Stdout  string `json:"stdout"`
-	Stderr  string `json:"stderr"`
-	Code    int64  `json:"code"`
-	Error   string `json:"error"`
-	Message string `json:"message"`
-	Opened  int    `json:"opened"`
-}
+type pyResult = pywinrm.Result
 
 func needPywinrm(t *testing.T) {
 	t.Helper()
-	if err := exec.Command(systemPython, "-c", "import winrm").Run(); err != nil {
-		t.Skipf("python3-winrm is not importable under %s (.ci/run installs it): %v", systemPython, err)
-	}
+	pywinrm.Require(t)
 }
 
-// runPy runs testdata/pywinrm_client.py with a scenario.
+// runPy runs one pywinrm scenario; spec keys are those of pywinrm.Spec.
 func runPy(t *testing.T, spec map[string]any) pyResult {
 	t.Helper()
 	data, err := json.Marshal(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var s pywinrm.Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatalf("spec %s: %v", data, err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, systemPython, "testdata/pywinrm_client.py", string(data))
-	cmd.Env = hermeticEnv()
-	out, err := cmd.Output()
+	res, err := pywinrm.Run(ctx, s)
 	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("pywinrm_client.py %s: %v\n%s", data, err, stderr)
-	}
-	var res pyResult
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("pywinrm_client.py output %q: %v", out, err)
-	}
-	for _, f := range []*string{&res.Stdout, &res.Stderr} {
-		b, err := base64.StdEncoding.DecodeString(*f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		*f = string(b)
+		t.Fatal(err)
 	}
 	return res
-}
-
-// hermeticEnv keeps the machine's proxy and CA-bundle settings away from
-// requests: pywinrm 0.3.0 lets REQUESTS_CA_BUNDLE override
-// server_cert_validation='ignore' (Transport.build_session merges the
-// environment after setting verify=False), and a proxy would not reach
-// loopback.
-func hermeticEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		switch strings.ToUpper(name) {
-		case "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "NO_PROXY=*")
 }
 
 // encodePS is what pywinrm's run_ps and masterzen do: base64 of UTF-16LE.

@@ -1,0 +1,175 @@
+package lab
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hvro/hvro/test/sim/ecx"
+	"github.com/hvro/hvro/test/sim/hyperv"
+)
+
+// State is GET /sim/state: the Hyper-V estate, every ECX cluster, and any
+// event the lab could not apply.
+type State struct {
+	hyperv.State
+	ECX    []ecx.ClusterState `json:"ecx"`
+	Errors []string           `json:"errors"`
+}
+
+// State returns a snapshot of the whole lab.
+func (l *Lab) State() State {
+	st := State{State: l.World.State(), ECX: []ecx.ClusterState{}, Errors: l.Errors()}
+	for _, c := range l.topo.ECX {
+		st.ECX = append(st.ECX, l.Clusters[c.Name].State())
+	}
+	if st.Errors == nil {
+		st.Errors = []string{}
+	}
+	return st
+}
+
+func (l *Lab) startControl() error {
+	ln, err := net.Listen("tcp", l.topo.HyperV.Control)
+	if err != nil {
+		return fmt.Errorf("control API: listen on %s: %w", l.topo.HyperV.Control, err)
+	}
+	l.ctlAddr = ln.Addr()
+	l.control = &http.Server{Handler: l.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go l.control.Serve(ln)
+	return nil
+}
+
+// Handler is the control API of CONTRACTS.md section 5.
+func (l *Lab) Handler() http.Handler {
+	mux := http.NewServeMux()
+	ecxCtl := ecx.ControlHandler(l.Clusters)
+	mux.Handle("/sim/ecx", ecxCtl)
+	mux.Handle("/sim/ecx/", ecxCtl)
+	mux.HandleFunc("GET /sim/state", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, l.State())
+	})
+	mux.HandleFunc("GET /sim/log", func(w http.ResponseWriter, r *http.Request) {
+		recs := l.World.Log()
+		host := strings.ToLower(r.URL.Query().Get("host"))
+		var since time.Time
+		if s := r.URL.Query().Get("since"); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("since: %q is not an RFC 3339 time", s))
+				return
+			}
+			since = t
+		}
+		out := []hyperv.CommandRecord{}
+		for _, rec := range recs {
+			if (host == "" || rec.Host == host) && !rec.Time.Before(since) {
+				out = append(out, rec)
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"commands": out})
+	})
+	mux.HandleFunc("POST /sim/hosts/{host}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		host, action := r.PathValue("host"), r.PathValue("action")
+		var err error
+		switch action {
+		case "crash":
+			err = l.CrashHost(host)
+		case "boot":
+			err = l.BootHost(host)
+		default:
+			writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("action %q: want crash or boot", action))
+			return
+		}
+		if err != nil {
+			writeLabError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"host": host, "action": action})
+	})
+	mux.HandleFunc("POST /sim/faults", func(w http.ResponseWriter, r *http.Request) {
+		var f hyperv.Fault
+		if !decode(w, r, &f) {
+			return
+		}
+		if err := l.World.AddFault(f); err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, f)
+	})
+	mux.HandleFunc("DELETE /sim/faults", func(w http.ResponseWriter, r *http.Request) {
+		l.World.ClearFaults()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /sim/latency", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Cmdlet string `json:"cmdlet"`
+			MS     *int   `json:"ms"`
+		}
+		if !decode(w, r, &body) {
+			return
+		}
+		if body.MS == nil {
+			writeError(w, http.StatusBadRequest, "bad_request", "ms: missing")
+			return
+		}
+		if err := l.World.SetLatency(body.Cmdlet, time.Duration(*body.MS)*time.Millisecond); err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"cmdlet": body.Cmdlet, "ms": *body.MS})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s %s is not a control API route", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// decode reads a JSON body strictly: unknown fields and trailing data are errors.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "body: "+err.Error())
+		return false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "bad_request", "body: more than one JSON value")
+		return false
+	}
+	return true
+}
+
+func writeLabError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, errNotFound):
+		writeError(w, http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, errConflict):
+		writeError(w, http.StatusConflict, "conflict", err.Error())
+	default:
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(map[string]any{"error": map[string]string{"code": "internal", "message": "encode: " + err.Error()}})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+}
