@@ -281,6 +281,21 @@ func (x *exec) live(t target, removingReplication bool) (*VMConfig, *ps.ErrorRec
 	return t.v.cfg, nil
 }
 
+// eachReplicated runs fn for every target whose storage is live and which
+// has replication enabled; the rest get Hyper-V's errors.
+func (x *exec) eachReplicated(fn func(t target, cfg *VMConfig, r *Replication) *ps.ErrorRecord) error {
+	return x.each(func(t target) *ps.ErrorRecord {
+		cfg, e := x.live(t, false)
+		if e != nil {
+			return e
+		}
+		if cfg.Rep == nil {
+			return hvError("replication_not_enabled", cfg.Name)
+		}
+		return fn(t, cfg, cfg.Rep)
+	})
+}
+
 func (x *exec) passthru(t target) {
 	if !x.c.Bool("Passthru") {
 		return
@@ -743,15 +758,7 @@ func (x *exec) startInitialReplication() error {
 	if x.c.Has("DestinationPath") || x.c.Has("InitialReplicationStartTime") {
 		return x.c.Fail(hvError("not_supported", "Start-VMInitialReplication -DestinationPath and -InitialReplicationStartTime are not supported by the Hyper-V emulator."))
 	}
-	return x.each(func(t target) *ps.ErrorRecord {
-		cfg, e := x.live(t, false)
-		if e != nil {
-			return e
-		}
-		r := cfg.Rep
-		if r == nil {
-			return hvError("replication_not_enabled", cfg.Name)
-		}
+	return x.eachReplicated(func(t target, cfg *VMConfig, r *Replication) *ps.ErrorRecord {
 		if r.Mode != Primary || r.State != ReadyForInitialReplication {
 			return hvError("invalid_replication_state", cfg.Name, r.State)
 		}
@@ -901,15 +908,7 @@ func (x *exec) reverse(t target, cfg *VMConfig) *ps.ErrorRecord {
 }
 
 func (x *exec) suspendReplication() error {
-	return x.each(func(t target) *ps.ErrorRecord {
-		cfg, e := x.live(t, false)
-		if e != nil {
-			return e
-		}
-		r := cfg.Rep
-		if r == nil {
-			return hvError("replication_not_enabled", cfg.Name)
-		}
+	return x.eachReplicated(func(t target, cfg *VMConfig, r *Replication) *ps.ErrorRecord {
 		switch r.State {
 		case Replicating, InitialReplicationInProgress, WaitingForInitialReplication:
 			r.State = Suspended
@@ -924,15 +923,7 @@ func (x *exec) suspendReplication() error {
 }
 
 func (x *exec) resumeReplication() error {
-	return x.each(func(t target) *ps.ErrorRecord {
-		cfg, e := x.live(t, false)
-		if e != nil {
-			return e
-		}
-		r := cfg.Rep
-		if r == nil {
-			return hvError("replication_not_enabled", cfg.Name)
-		}
+	return x.eachReplicated(func(t target, cfg *VMConfig, r *Replication) *ps.ErrorRecord {
 		switch r.State {
 		case Suspended, Error, WaitingForStartResynchronize, ResynchronizeSuspended:
 		default:
@@ -956,15 +947,7 @@ func (x *exec) resumeReplication() error {
 }
 
 func (x *exec) startFailover() error {
-	return x.each(func(t target) *ps.ErrorRecord {
-		cfg, e := x.live(t, false)
-		if e != nil {
-			return e
-		}
-		r := cfg.Rep
-		if r == nil {
-			return hvError("replication_not_enabled", cfg.Name)
-		}
+	return x.eachReplicated(func(t target, cfg *VMConfig, r *Replication) *ps.ErrorRecord {
 		if r.Mode == Primary {
 			if !x.c.Bool("Prepare") || x.c.Bool("AsTest") {
 				return hvError("prepare_required", cfg.Name)
@@ -1043,15 +1026,7 @@ func testVMID(id string) string {
 }
 
 func (x *exec) completeFailover() error {
-	return x.each(func(t target) *ps.ErrorRecord {
-		cfg, e := x.live(t, false)
-		if e != nil {
-			return e
-		}
-		r := cfg.Rep
-		if r == nil {
-			return hvError("replication_not_enabled", cfg.Name)
-		}
+	return x.eachReplicated(func(t target, cfg *VMConfig, r *Replication) *ps.ErrorRecord {
 		if r.Mode != Replica || r.State != FailedOverWaitingCompletion {
 			return hvError("invalid_replication_state", cfg.Name, r.State)
 		}
@@ -1062,15 +1037,7 @@ func (x *exec) completeFailover() error {
 }
 
 func (x *exec) stopFailover() error {
-	return x.each(func(t target) *ps.ErrorRecord {
-		cfg, e := x.live(t, false)
-		if e != nil {
-			return e
-		}
-		r := cfg.Rep
-		if r == nil {
-			return hvError("replication_not_enabled", cfg.Name)
-		}
+	return x.eachReplicated(func(t target, cfg *VMConfig, r *Replication) *ps.ErrorRecord {
 		switch {
 		case r.Mode == Primary && r.State == PreparedForFailover:
 			r.State = Replicating

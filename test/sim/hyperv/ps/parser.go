@@ -679,35 +679,27 @@ func (p *parser) comparison(allowComma bool) Expr {
 }
 
 func (p *parser) additive(allowComma bool) Expr {
-	start := p.i
-	l := p.multiplicative(allowComma)
-	for {
-		save := p.i
-		p.skipSpace()
-		c := p.peek()
-		if !(c == '+' || c == '-') || p.peekAt(1) == '=' || c == '-' && isLetter(p.peekAt(1)) || c == p.peekAt(1) {
-			p.i = save
-			return l
-		}
-		opExt := Extent{p.i, p.i + 1}
-		p.i++
-		p.skipSpaceNL()
-		if !p.valueAhead() {
-			p.fail(opExt.Start, opExt.End, "ExpectedValueExpression", "You must provide a value expression following the '%c' operator.", c)
-		}
-		r := p.multiplicative(allowComma)
-		l = &BinaryExpr{Extent: Extent{start, p.i}, Op: string(c), OpExt: opExt, L: l, R: r}
-	}
+	return p.symbolLevel(allowComma, func(p *parser, c bool) Expr { return p.multiplicative(c) }, func(c, n byte) bool {
+		return (c == '+' || c == '-') && n != '=' && !(c == '-' && isLetter(n)) && c != n
+	})
 }
 
 func (p *parser) multiplicative(allowComma bool) Expr {
+	return p.symbolLevel(allowComma, func(p *parser, c bool) Expr { return p.format(c) }, func(c, n byte) bool {
+		return (c == '*' || c == '/' || c == '%') && n != '=' && !(c == '*' && n == '>')
+	})
+}
+
+// symbolLevel parses a left-associative level of one-character operators;
+// isOp sees the operator candidate and the character after it.
+func (p *parser) symbolLevel(allowComma bool, next levelFunc, isOp func(c, n byte) bool) Expr {
 	start := p.i
-	l := p.format(allowComma)
+	l := next(p, allowComma)
 	for {
 		save := p.i
 		p.skipSpace()
 		c := p.peek()
-		if !(c == '*' || c == '/' || c == '%') || p.peekAt(1) == '=' || c == '*' && p.peekAt(1) == '>' {
+		if !isOp(c, p.peekAt(1)) {
 			p.i = save
 			return l
 		}
@@ -717,7 +709,7 @@ func (p *parser) multiplicative(allowComma bool) Expr {
 		if !p.valueAhead() {
 			p.fail(opExt.Start, opExt.End, "ExpectedValueExpression", "You must provide a value expression following the '%c' operator.", c)
 		}
-		r := p.format(allowComma)
+		r := next(p, allowComma)
 		l = &BinaryExpr{Extent: Extent{start, p.i}, Op: string(c), OpExt: opExt, L: l, R: r}
 	}
 }
