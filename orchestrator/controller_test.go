@@ -1,0 +1,524 @@
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hvro/hvro/store"
+)
+
+// fakeWorld is a tiny model of four Hyper-V hosts: enough to watch the
+// controller converge, not a second emulator (the e2e tests use the real one).
+type fakeWorld struct {
+	mu    sync.Mutex
+	views map[string]HostView
+	runs  []string
+	// hooks for individual tests
+	beforeRun func(host string, s Step) error
+}
+
+func newFakeWorld() *fakeWorld {
+	return &fakeWorld{views: map[string]HostView{
+		"node1": {VM: vm("Off")}, "node2": {}, "node3": {VM: vm("Off")}, "node4": {},
+	}}
+}
+
+type fakeHost struct {
+	w    *fakeWorld
+	name string
+}
+
+var errTransient = errors.New("transient: configuration was not accessible. Try again later")
+
+func (h fakeHost) Inspect(ctx context.Context, vm string) (HostView, error) {
+	h.w.mu.Lock()
+	defer h.w.mu.Unlock()
+	v := h.w.views[h.name]
+	if v.Err != nil {
+		return HostView{}, v.Err
+	}
+	cp := v
+	if v.VM != nil {
+		x := *v.VM
+		cp.VM = &x
+	}
+	if v.Rep != nil {
+		x := *v.Rep
+		cp.Rep = &x
+	}
+	return cp, nil
+}
+
+func (h fakeHost) Run(ctx context.Context, vm string, s Step, _ Settings) (string, error) {
+	if hook := h.w.beforeRun; hook != nil {
+		if err := hook(h.name, s); err != nil {
+			return "", err
+		}
+	}
+	h.w.mu.Lock()
+	defer h.w.mu.Unlock()
+	h.w.runs = append(h.w.runs, string(s.Kind)+"@"+h.name)
+	v := h.w.views[h.name]
+	switch s.Kind {
+	case StepStartVM:
+		v.VM = vm2("Running")
+	case StepStopVM:
+		v.VM = vm2("Off")
+	case StepRegister:
+		v.VM = vm2("Off")
+	case StepRemove:
+		v.Rep = nil
+	case StepEnableReplica:
+		v.Rep = &RepInfo{Mode: "Replica", State: "WaitingForInitialReplication", Health: "Normal"}
+	case StepEnablePrimary:
+		v.Rep = &RepInfo{Mode: "Primary", State: "ReadyForInitialReplication", Health: "Normal", Primary: h.name, Replica: s.Peer}
+		peer := h.w.views[s.Peer]
+		peer.Rep.Primary = h.name
+		h.w.views[s.Peer] = peer
+	case StepPrepareFailover:
+		v.Rep.State = "PreparedForFailover"
+	case StepFailover:
+		v.Rep.State = "FailedOverWaitingCompletion"
+	case StepCompleteFailover:
+		v.Rep.State = "FailedOver"
+	case StepReverse:
+		v.Rep = &RepInfo{Mode: "Primary", State: "Replicating", Health: "Normal", Primary: h.name, Replica: s.Peer}
+		peer := h.w.views[s.Peer]
+		peer.Rep = &RepInfo{Mode: "Replica", State: "Replicating", Health: "Normal", Primary: h.name, Replica: s.Peer}
+		h.w.views[s.Peer] = peer
+	case StepInitial, StepResume:
+		v.Rep.State = "Replicating"
+		peer := h.w.views[v.Rep.Replica]
+		peer.Rep.State = "Replicating"
+		h.w.views[v.Rep.Replica] = peer
+	default:
+		return "", fmt.Errorf("fake host: %s not modelled", s.Kind)
+	}
+	h.w.views[h.name] = v
+	return "", nil
+}
+
+func vm2(state string) *VMInfo { return vm(state) }
+
+func (w *fakeWorld) ran() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.runs, " ")
+}
+
+type harness struct {
+	t  *testing.T
+	c  *Controller
+	st *store.Store
+	w  *fakeWorld
+}
+
+// newHarness starts a controller over the fake world; both groups are
+// observed Online on node1 and node3 before the workers start, so the first
+// pass sees a settled estate.
+func newHarness(t *testing.T, w *fakeWorld, tweak func(*Config)) *harness {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "hvro.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := testSpec
+	spec.InitialPrimary = "cluster1"
+	cfg := Config{
+		Store:            st,
+		Hosts:            func(h string) (Host, bool) { return fakeHost{w, h}, true },
+		Clusters:         testClusters,
+		Pairs:            []PairSpec{spec},
+		Transient:        func(err error) bool { return errors.Is(err, errTransient) },
+		RetryBase:        time.Millisecond,
+		ProgressInterval: 10 * time.Millisecond,
+		BackoffMax:       50 * time.Millisecond,
+		ResyncInterval:   time.Hour,
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	observeBoth(c, "node1", "node3")
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, c: c, st: st, w: w}
+	t.Cleanup(func() {
+		c.Stop()
+		st.Close()
+	})
+	return h
+}
+
+func (h *harness) pair() store.Pair {
+	h.t.Helper()
+	var p store.Pair
+	if err := h.st.View(func(tx store.Tx) error {
+		var err error
+		p, err = tx.Pair("vm1")
+		return err
+	}); err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
+func (h *harness) ops() []store.Operation {
+	h.t.Helper()
+	var ops []store.Operation
+	if err := h.st.View(func(tx store.Tx) error {
+		var err error
+		ops, err = tx.Operations(store.OpFilter{Pair: "vm1"})
+		return err
+	}); err != nil {
+		h.t.Fatal(err)
+	}
+	return ops
+}
+
+func (h *harness) waitPhase(phase string) store.Pair {
+	h.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p := h.pair()
+		if p.Phase == phase {
+			return p
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("pair phase %q (degraded %+v), want %s; ran %s", p.Phase, p.Degraded, phase, h.w.ran())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func observeBoth(c *Controller, p, r string) {
+	now := time.Now()
+	c.Observe(g1, Observation{Status: "Online", Owner: p, Source: "poll", At: now})
+	c.Observe(g2, Observation{Status: "Online", Owner: r, Source: "poll", At: now})
+}
+
+func TestControllerConverges(t *testing.T) {
+	h := newHarness(t, newFakeWorld(), nil)
+	p := h.waitPhase("Converged")
+	if p.ActivePrimaryHost != "node1" || p.ActiveReplicaHost != "node3" || p.Replication.State != "Replicating" || p.LastConvergedAt.IsZero() {
+		t.Fatalf("pair after converging: %+v", p)
+	}
+	if got := h.w.ran(); got != "start_vm@node1 enable_replica@node3 enable_primary@node1 start_initial_replication@node1" {
+		t.Fatalf("ran %s", got)
+	}
+	ops := h.ops()
+	if len(ops) != 1 || ops[0].State != store.OpSucceeded || len(ops[0].Plan) != 4 || ops[0].Plan[3].Outcome != store.OutcomeOK {
+		t.Fatalf("journal %+v", ops)
+	}
+	// Unchanged polls neither bump the generation nor journal anything.
+	gen := p.Generation
+	for i := 0; i < 5; i++ {
+		observeBoth(h.c, "node1", "node3")
+	}
+	if h.pair().Generation != gen {
+		t.Fatal("identical observations bumped the generation")
+	}
+}
+
+// TestCompareAndAct: a new observation while a plan runs abandons the rest
+// of the plan at the next step boundary, and the next pass replans.
+func TestCompareAndAct(t *testing.T) {
+	w := newFakeWorld()
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	w.beforeRun = func(host string, s Step) error {
+		if s.Kind == StepEnableReplica {
+			select {
+			case entered <- struct{}{}:
+				<-release
+			default:
+			}
+		}
+		return nil
+	}
+	h := newHarness(t, w, nil)
+	<-entered
+	// The replica group moves while enable_replica runs on node3.
+	h.w.mu.Lock()
+	h.w.views["node4"] = HostView{VM: vm("Off")}
+	h.w.mu.Unlock()
+	h.c.Observe(g2, Observation{Status: "Online", Owner: "node4", Source: "poll", At: time.Now()})
+	close(release)
+	h.waitPhase("Converged")
+	ops := h.ops()
+	var abandoned *store.Operation
+	for i := range ops {
+		if ops[i].State == store.OpAbandoned {
+			abandoned = &ops[i]
+		}
+	}
+	if abandoned == nil {
+		t.Fatalf("no abandoned operation in %+v", ops)
+	}
+	if abandoned.Plan[1].Outcome != store.OutcomeOK || abandoned.Plan[2].Outcome != store.OutcomeAbandoned {
+		t.Fatalf("abandoned plan outcomes: %+v", abandoned.Plan)
+	}
+	if p := h.pair(); p.ActiveReplicaHost != "node4" {
+		t.Fatalf("replica host %s, want node4", p.ActiveReplicaHost)
+	}
+	if !strings.Contains(h.w.ran(), "enable_primary@node1") || strings.Contains(h.w.ran(), "start_initial_replication@node1 start_initial") {
+		t.Fatalf("ran %s", h.w.ran())
+	}
+}
+
+func TestTransientRetriesThenDegraded(t *testing.T) {
+	w := newFakeWorld()
+	var mu sync.Mutex
+	fails := 2
+	w.beforeRun = func(host string, s Step) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if s.Kind == StepStartVM && fails > 0 {
+			fails--
+			return errTransient
+		}
+		return nil
+	}
+	h := newHarness(t, w, nil)
+	h.waitPhase("Converged")
+	ops := h.ops()
+	if ops[len(ops)-1].Plan[0].Attempts != 3 {
+		t.Fatalf("start_vm attempts %d, want 3 (two transient failures)", ops[len(ops)-1].Plan[0].Attempts)
+	}
+
+	// A permanent failure parks the pair Degraded until an observation changes.
+	w2 := newFakeWorld()
+	w2.beforeRun = func(host string, s Step) error {
+		if s.Kind == StepStartVM {
+			return errors.New("Hyper-V was unable to find a virtual machine with name \"vm1\"")
+		}
+		return nil
+	}
+	h2 := newHarness(t, w2, nil)
+	p := h2.waitPhase("Degraded")
+	if p.Degraded == nil || p.Degraded.Reason != "step_failed" || !strings.Contains(p.Degraded.Error, "unable to find a virtual machine") {
+		t.Fatalf("degraded %+v", p.Degraded)
+	}
+	h2.c.Observe(g2, Observation{Status: "Online Pending", Owner: "node4", Source: "poll", At: time.Now()})
+	deadline := time.Now().Add(2 * time.Second)
+	for h2.pair().Degraded != nil && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if h2.pair().Degraded != nil && h2.pair().Degraded.Reason == "step_failed" && h2.pair().Generation == p.Generation {
+		t.Fatalf("a new observation did not clear Degraded")
+	}
+}
+
+func TestStopHookEvacuates(t *testing.T) {
+	h := newHarness(t, newFakeWorld(), nil)
+	h.waitPhase("Converged")
+	res, err := h.c.Hook(context.Background(), HookRequest{Cluster: "cluster1", Group: "failover1", Server: "NODE1", Phase: "stop", Event: "START", Factor: "GROUPMOVE"}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != "ok" || res.Op == 0 {
+		t.Fatalf("hook result %+v", res)
+	}
+	h.w.mu.Lock()
+	n1, n3 := h.w.views["node1"], h.w.views["node3"]
+	h.w.mu.Unlock()
+	if n1.VM.Running || n1.Rep != nil || n3.Rep != nil {
+		t.Fatalf("after evacuation node1 %+v/%+v node3 rep %+v", n1.VM, n1.Rep, n3.Rep)
+	}
+	var op store.Operation
+	for _, o := range h.ops() {
+		if o.ID == res.Op {
+			op = o
+		}
+	}
+	if op.Kind != "stop-hook" || op.State != store.OpSucceeded || !strings.Contains(op.Trigger, "GROUPMOVE") {
+		t.Fatalf("journal %+v", op)
+	}
+	for _, tc := range []struct {
+		req  HookRequest
+		want error
+	}{
+		{HookRequest{Cluster: "cluster1", Group: "nope", Server: "node1", Phase: "start"}, ErrUnknownGroup},
+		{HookRequest{Cluster: "cluster1", Group: "failover1", Server: "node9", Phase: "start"}, ErrUnknownServer},
+		{HookRequest{Cluster: "cluster2", Group: "failover1", Server: "node3", Phase: "start"}, ErrUnknownGroup},
+		{HookRequest{Cluster: "cluster1", Group: "failover1", Server: "node1", Phase: "middle"}, ErrInvalidHook},
+	} {
+		if _, err := h.c.Hook(context.Background(), tc.req, time.Second); !errors.Is(err, tc.want) {
+			t.Errorf("hook %+v: %v, want %v", tc.req, err, tc.want)
+		}
+	}
+}
+
+func TestStartHookWaitsForThePass(t *testing.T) {
+	h := newHarness(t, newFakeWorld(), nil)
+	h.c.Observe(g2, Observation{Status: "Online", Owner: "node3", Source: "poll", At: time.Now()})
+	// The API still says Online Pending while the start script runs.
+	h.c.Observe(g1, Observation{Status: "Online Pending", Owner: "node1", Source: "poll", At: time.Now()})
+	res, err := h.c.Hook(context.Background(), HookRequest{Cluster: "cluster1", Group: "failover1", Server: "node1", Phase: "start", Event: "START"}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != "ok" || !strings.Contains(res.Message, "runs on node1") {
+		t.Fatalf("hook result %+v", res)
+	}
+	if _, err := h.c.Hook(context.Background(), HookRequest{Cluster: "cluster1", Group: "failover1", Server: "node1", Phase: "start"}, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFailoverSwitchesRole(t *testing.T) {
+	w := newFakeWorld()
+	h := newHarness(t, w, nil)
+	h.waitPhase("Converged")
+	id, done, err := h.c.Failover("vm1", true)
+	if err != nil || id == 0 {
+		t.Fatalf("failover: %d %v", id, err)
+	}
+	if _, _, err := h.c.Failover("vm1", true); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a second failover while the first is queued or running: %v, want ErrBusy", err)
+	}
+	if r := <-done; r.Kind != "converged" || r.OpID != id {
+		t.Fatalf("failover result %+v", r)
+	}
+	p := h.pair()
+	if p.PrimaryCluster != "cluster2" || p.Config.Primary.Cluster != "cluster2" {
+		t.Fatalf("primary cluster %s after a planned failover", p.PrimaryCluster)
+	}
+	if got := w.ran(); !strings.Contains(got, "stop_vm@node1 prepare_failover@node1 failover@node3 reverse@node3 start_vm@node3") {
+		t.Fatalf("ran %s", got)
+	}
+	var events []store.Event
+	h.st.View(func(tx store.Tx) error { events, err = tx.Events(store.EventFilter{Pair: "vm1"}); return err })
+	found := false
+	for _, e := range events {
+		found = found || e.Kind == "primary-role" && strings.Contains(e.Message, "cluster2")
+	}
+	if !found {
+		t.Fatalf("the role change is not recorded: %+v", events)
+	}
+
+	// A failover the state does not allow fails without moving the role.
+	w.mu.Lock()
+	w.views["node1"] = HostView{Err: errors.New("host down")}
+	w.mu.Unlock()
+	_, done, err = h.c.Failover("vm1", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.Kind != "failed" || !strings.Contains(r.Message, "replica host node1 cannot be inspected") || h.pair().PrimaryCluster != "cluster2" {
+		t.Fatalf("impossible failover: %+v, primary %s", r, h.pair().PrimaryCluster)
+	}
+}
+
+func TestInterruptedOperationsOnStart(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "hvro.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Update(func(tx store.Tx) error {
+		if err := tx.PutPair(store.Pair{Name: "vm1", PrimaryCluster: "cluster1"}); err != nil {
+			return err
+		}
+		id, _ := tx.NextOperationID()
+		return tx.PutOperation(store.Operation{ID: id, Pair: "vm1", Kind: "reconcile", State: store.OpRunning, Started: time.Now(),
+			Plan: []store.Step{{Index: 0, Kind: "start_vm", Host: "node1", Outcome: store.OutcomeRunning}}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	st, err = store.Open(filepath.Join(dir, "hvro.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	spec := testSpec
+	spec.InitialPrimary = "cluster1"
+	c, err := New(Config{Store: st, Hosts: func(h string) (Host, bool) { return fakeHost{newFakeWorld(), h}, true }, Clusters: testClusters, Pairs: []PairSpec{spec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.Stop()
+	var op store.Operation
+	st.View(func(tx store.Tx) error { op, err = tx.Operation(1); return err })
+	if op.State != store.OpInterrupted || op.Plan[0].Outcome != store.OutcomeInterrupted {
+		t.Fatalf("after restart: %+v", op)
+	}
+}
+
+// TestStopDrains: Stop lets the running step finish and journals the rest
+// of the plan as interrupted.
+func TestStopDrains(t *testing.T) {
+	w := newFakeWorld()
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	w.beforeRun = func(host string, s Step) error {
+		if s.Kind == StepStartVM {
+			once.Do(func() { close(entered) })
+			<-release
+		}
+		return nil
+	}
+	h := newHarness(t, w, nil)
+	<-entered
+	stopped := make(chan struct{})
+	go func() { h.c.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned while a step was running")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	<-stopped
+	ops := h.ops()
+	if len(ops) != 1 || ops[0].State != store.OpInterrupted || ops[0].Plan[0].Outcome != store.OutcomeOK || ops[0].Plan[1].Outcome != store.OutcomeInterrupted {
+		t.Fatalf("journal after drain: %+v", ops)
+	}
+	if got := h.w.ran(); got != "start_vm@node1" {
+		t.Fatalf("ran %s after Stop", got)
+	}
+}
+
+func TestPauseResume(t *testing.T) {
+	h := newHarness(t, newFakeWorld(), func(c *Config) { c.Workers = 1 })
+	if err := h.c.SetPaused("vm1", true); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	before := h.w.ran()
+	observeBoth(h.c, "node2", "node4")
+	time.Sleep(50 * time.Millisecond)
+	if got := h.w.ran(); got != before {
+		t.Fatalf("a paused pair ran %s (before pausing: %s)", got, before)
+	}
+	observeBoth(h.c, "node1", "node3")
+	if err := h.c.Reconcile("vm1"); !errors.Is(err, ErrPaused) {
+		t.Fatalf("reconcile paused: %v", err)
+	}
+	if _, _, err := h.c.Failover("vm1", true); !errors.Is(err, ErrPaused) {
+		t.Fatalf("failover paused: %v", err)
+	}
+	if err := h.c.SetPaused("vm1", false); err != nil {
+		t.Fatal(err)
+	}
+	h.waitPhase("Converged")
+	if err := h.c.SetPaused("nope", true); !errors.Is(err, ErrUnknownPair) {
+		t.Fatalf("unknown pair: %v", err)
+	}
+}
