@@ -1,0 +1,66 @@
+package orchestrator
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/hvro/hvro/clusterapi"
+)
+
+// GroupReader reads failover groups of one cluster (clusterapi.Client).
+type GroupReader interface {
+	Group(ctx context.Context, name string) (clusterapi.Group, error)
+	LastEndpoint() string
+}
+
+// Poll reads every group of a cluster that a pair uses, every interval,
+// until ctx ends, and hands each answer to observe. A failed read is an
+// observation too: the side becomes unsettled rather than trusted stale.
+func Poll(ctx context.Context, cluster string, api GroupReader, groups func() []string, every, timeout time.Duration, observe func(GroupKey, Observation), log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		for _, g := range groups() {
+			if ctx.Err() != nil {
+				return
+			}
+			rctx, cancel := context.WithTimeout(ctx, timeout)
+			grp, err := api.Group(rctx, g)
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
+			o := Observation{Source: "poll", Endpoint: api.LastEndpoint(), At: time.Now()}
+			if err != nil {
+				o.Err = err.Error()
+				log.Warn("poll group", "cluster", cluster, "group", g, "error", err)
+			} else {
+				o.Status, o.Owner = string(grp.Status), grp.Owner
+			}
+			observe(GroupKey{cluster, g}, o)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// GroupsOf lists the groups of a cluster that managed pairs use.
+func (c *Controller) GroupsOf(cluster string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, ps := range c.pairs {
+		for _, s := range ps.spec.Sides {
+			if s.Cluster == cluster && !seen[s.Group] {
+				seen[s.Group] = true
+				out = append(out, s.Group)
+			}
+		}
+	}
+	return out
+}
