@@ -5,21 +5,79 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=...".
 var (
 	version = "dev"
-	commit  = "unknown"
+	commit  = ""
 )
 
+const usage = `usage: hvro COMMAND [flags]
+
+service
+  serve --config F                      run the service
+  check-config --config F               validate a configuration (--print-defaults shows the defaults)
+  backup --config F --out FILE          consistent copy of the store, online or offline
+  version                               version, commit, Go version
+
+ECX scripts
+  hook --url URL --cluster C --group G --phase start|stop --token-file F [--wait 5m] [--strict]
+
+operators (--server URL --token-file F, or HVRO_SERVER / HVRO_TOKEN_FILE)
+  status [-o table|json]                one line per pair
+  pair show NAME                        one pair in full
+  reconcile NAME | pause NAME | resume NAME
+  failover NAME --mode planned|unplanned [--wait 10m]
+  ops [--pair NAME] [--limit N]         operation history
+`
+
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "version" {
-		fmt.Printf("hvro %s (commit %s, %s)\n", version, commit, runtime.Version())
-		return
+	os.Exit(realMain(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, env func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
 	}
-	fmt.Fprintln(os.Stderr, "usage: hvro version   (the service and its CLI are being built; see README.md)")
-	os.Exit(2)
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "version", "--version":
+		fmt.Fprintf(stdout, "hvro %s (commit %s, %s %s/%s)\n", version, buildCommit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return 0
+	case "hook":
+		return hookCmd(rest, env, stdout, stderr)
+	case "status", "pair", "reconcile", "pause", "resume", "failover", "ops":
+		return adminCmd(cmd, rest, env, stdout, stderr)
+	case "serve":
+		return serveCmd(rest, stdout, stderr)
+	case "check-config":
+		return checkConfigCmd(rest, stdout, stderr)
+	case "backup":
+		return backupCmd(rest, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "hvro: unknown command %q\n%s", cmd, usage)
+	return 2
+}
+
+func buildCommit() string {
+	if commit != "" {
+		return commit
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return "unknown"
 }

@@ -370,9 +370,26 @@ func (x *exec) startVM() error {
 			cfg.Saved = NoSavedState
 		}
 		t.reg.running, t.reg.startedAt = true, x.w.now()
+		x.w.noteDualRun(x.h, cfg.ID)
 		x.passthru(t)
 		return nil
 	})
+}
+
+// noteDualRun records when another host already runs a copy of the VM.
+func (w *World) noteDualRun(h *Host, id string) {
+	hosts := []string{h.Name}
+	for _, o := range w.sortedHosts() {
+		if o == h || !o.up {
+			continue
+		}
+		if reg := o.regs[strings.ToLower(id)]; reg != nil && reg.running {
+			hosts = append(hosts, o.Name)
+		}
+	}
+	if len(hosts) > 1 {
+		w.dualRuns = append(w.dualRuns, DualRun{At: w.now(), VMID: id, Hosts: hosts})
+	}
 }
 
 func (x *exec) stopVM() error {

@@ -66,6 +66,15 @@ type World struct {
 	log     *commandLog
 
 	progressNoise bool
+	dualRuns      []DualRun
+}
+
+// DualRun records a moment two hosts ran copies of the same VM: what the
+// VM's owner would call a split brain.
+type DualRun struct {
+	At    time.Time `json:"at"`
+	VMID  string    `json:"vm_id"`
+	Hosts []string  `json:"hosts"`
 }
 
 // NewWorld creates an empty world.

@@ -10,6 +10,8 @@ import (
 type State struct {
 	Hosts []HostState `json:"hosts"`
 	Disks []DiskState `json:"disks"`
+	// DualRuns lists every moment two hosts ran copies of the same VM.
+	DualRuns []DualRun `json:"dual_runs"`
 }
 
 // HostState is one host and the VMs registered on it.
@@ -87,7 +89,7 @@ func (w *World) State() State {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.tick()
-	var st State
+	st := State{DualRuns: append([]DualRun{}, w.dualRuns...)}
 	for _, h := range w.sortedHosts() {
 		hs := HostState{Name: h.Name, FQDN: h.FQDN, Up: h.up, ReplicationServer: h.repServer, VMs: []VMEntry{}}
 		for _, reg := range sortedRegs(h) {

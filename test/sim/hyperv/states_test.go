@@ -448,6 +448,13 @@ var stateCases = map[string]func(l *lab){
 		l.replicate()
 		l.ok("node3", `Start-VMFailover -VMName vm1 -Confirm:$false`)
 		l.expect("node3", "Off", "Replica", "FailedOverWaitingCompletion")
+		// Starting the failed-over replica while the primary still runs is
+		// a split brain Hyper-V allows and the world records.
+		l.ok("node1", `Start-VM vm1`)
+		l.ok("node3", `Start-VM vm1`)
+		if d := l.w.State().DualRuns; len(d) != 1 || strings.Join(d[0].Hosts, ",") != "node3,node1" {
+			l.t.Fatalf("dual runs %+v", d)
+		}
 	},
 	"S64": func(l *lab) {
 		l.ok("node3", enableReplica)
@@ -469,6 +476,12 @@ var stateCases = map[string]func(l *lab){
 	},
 	"S67": func(l *lab) {
 		l.replicate()
+		defer func() {
+			// The replica was started while the primary was off: no dual run.
+			if d := l.w.State().DualRuns; len(d) != 0 {
+				l.t.Fatalf("dual runs %+v", d)
+			}
+		}()
 		l.ok("node1", `Start-VMFailover vm1 -Prepare -Confirm:$false; Stop-VMFailover vm1`)
 		l.expect("node1", "", "Primary", "Replicating")
 		l.ok("node3", `Start-VMFailover vm1 -Confirm:$false; Start-VM vm1`)
@@ -491,6 +504,9 @@ var stateCases = map[string]func(l *lab){
 		l.replicate()
 		l.ok("node1", `Start-VMFailover vm1 -Prepare -Confirm:$false`)
 		l.ok("node3", `Start-VMFailover vm1 -Confirm:$false; Set-VMReplication vm1 -Reverse; Start-VM vm1`)
+		if d := l.w.State().DualRuns; len(d) != 0 {
+			l.t.Fatalf("a planned failover ran the VM twice: %+v", d)
+		}
 		l.expect("node3", "Running", "Primary", "Replicating")
 		l.expect("node1", "Off", "Replica", "Replicating")
 		l.advance(31 * time.Second)
