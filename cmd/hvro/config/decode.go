@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
+	"strconv"
 	"sort"
 	"strings"
 	"sync"
@@ -41,14 +43,16 @@ func decodeDocument(data []byte, c *Config, ps *problems) (bad []string, ok bool
 		if errors.Is(err, io.EOF) {
 			return nil, true // an empty file: defaults only, validation says what is missing
 		}
-		ps.addAt("", 0, "not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		line, msg := yamlErrorLine(err)
+		ps.addAt("", line, "not valid YAML: %s", msg)
 		return nil, false
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		line := extra.Line
 		if err != nil {
-			ps.addAt("", 0, "after the first document: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+			line, msg := yamlErrorLine(err)
+			ps.addAt("", line, "not valid YAML after the first document: %s", msg)
 		} else {
 			ps.addAt("", line, "the file holds more than one YAML document (a second \"---\"); hvro reads one")
 		}
@@ -63,6 +67,18 @@ func decodeDocument(data []byte, c *Config, ps *problems) (bad []string, ok bool
 	d := &decoder{ps: ps, budget: maxNodes, expands: map[*yaml.Node]bool{}}
 	d.value(root, reflect.ValueOf(c).Elem(), "")
 	return d.bad, !d.blown
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// yamlErrorLine splits "yaml: line 3: did not find ..." into 3 and the rest.
+func yamlErrorLine(err error) (int, string) {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return line, m[2]
+	}
+	return 0, strings.TrimPrefix(msg, "yaml: ")
 }
 
 // badValue reports that the value at path could not be decoded.

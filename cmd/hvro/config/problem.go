@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Problem is one thing wrong in a config: where (the YAML path, and the
@@ -97,8 +98,16 @@ func (ps *problems) err() error {
 		}
 		return li < lj
 	})
+	if len(ps.list) > maxProblems {
+		more := len(ps.list) - maxProblems
+		ps.list = append(ps.list[:maxProblems:maxProblems], &Problem{Msg: fmt.Sprintf("%d more problems not shown; fix these first", more)})
+	}
 	return ps.list
 }
+
+// maxProblems keeps a wildly wrong file (or one alias used a thousand
+// times) from burying the first problems.
+const maxProblems = 200
 
 // Paths follow the YAML: a.b, a[0], and a["odd key"] for keys that would
 // not read as one path segment.
@@ -136,11 +145,15 @@ func parentPath(path string) string {
 }
 
 // quote shows a user's value in a message, cut short so one bad value
-// cannot flood the output.
+// cannot flood the output. Plain text keeps its backslashes as typed
+// ("T:\VMs" would puzzle an admin); anything odd is Go-quoted.
 func quote(s string) string {
 	const max = 80
 	if len(s) > max {
 		s = s[:max] + "..."
 	}
-	return strconv.Quote(s)
+	if strings.ContainsRune(s, '"') || strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return `"` + s + `"`
 }
