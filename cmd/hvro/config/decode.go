@@ -163,6 +163,10 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		if s, ok := d.scalar(n, path, "a whole number"); ok {
 			var i int64
 			if n.ShortTag() != "!!int" || n.Decode(&i) != nil || v.OverflowInt(i) {
+				if _, err := strconv.Atoi(s); err == nil && n.ShortTag() == "!!str" {
+					d.badValue(path, n.Line, "%s is quoted; write the number without quotes", quote(s))
+					return
+				}
 				d.badValue(path, n.Line, "%s is not a whole number", quote(s))
 				return
 			}
@@ -174,6 +178,10 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 			// YAML 1.1's yes/no/on/off are refused: "no" as a country
 			// code or a host name must not turn into false.
 			if n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
+				if s == "true" || s == "false" {
+					d.badValue(path, n.Line, "%s is quoted; write %s without quotes", quote(s), s)
+					return
+				}
 				d.badValue(path, n.Line, "%s is not true or false", quote(s))
 				return
 			}
