@@ -49,7 +49,7 @@ func fakeEnv(name string) (string, bool) {
 
 // exampleDir makes a temp folder holding the example config and its
 // secret files (mode 0600, with a trailing newline as editors write them).
-func exampleDir(t *testing.T) string {
+func exampleDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	data, err := os.ReadFile(examplePath)
@@ -63,7 +63,7 @@ func exampleDir(t *testing.T) string {
 	return dir
 }
 
-func writeFile(t *testing.T, name, content string, mode os.FileMode) {
+func writeFile(t testing.TB, name, content string, mode os.FileMode) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func writeFile(t *testing.T, name, content string, mode os.FileMode) {
 	}
 }
 
-func exampleYAML(t *testing.T) []byte {
+func exampleYAML(t testing.TB) []byte {
 	t.Helper()
 	data, err := os.ReadFile(examplePath)
 	if err != nil {
