@@ -344,6 +344,10 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) {
 		d.badValue(path, n.Line, "expected a list, got %s", kindName(n))
 		return
 	}
+	if len(n.Content) == 0 {
+		v.Set(reflect.Zero(v.Type())) // "[]" and no key mean the same: nil
+		return
+	}
 	out := reflect.MakeSlice(v.Type(), 0, len(n.Content))
 	for i, item := range n.Content {
 		ip := indexPath(path, i)
@@ -372,10 +376,14 @@ func (d *decoder) dict(n *yaml.Node, v reflect.Value, path string) {
 		d.badValue(path, n.Line, "expected a mapping (name: value), got %s", kindName(n))
 		return
 	}
+	entries := d.entries(n, path)
+	if len(entries) == 0 {
+		return // "{}" and no key mean the same: nil
+	}
 	if v.IsNil() {
 		v.Set(reflect.MakeMap(v.Type()))
 	}
-	for _, e := range d.entries(n, path) {
+	for _, e := range entries {
 		kp := fieldPath(path, e.key.Value)
 		d.ps.lines[kp] = e.key.Line
 		elem := reflect.New(v.Type().Elem()).Elem()
