@@ -59,7 +59,9 @@ type Deps struct {
 	// Ready reports readiness (store open, config loaded, workers up).
 	Ready func() error
 	// OnHook counts hook calls (cluster, phase, outcome).
-	OnHook  func(cluster, phase, outcome string)
+	OnHook func(cluster, phase, outcome string)
+	// Backup writes a consistent copy of the store (GET /v1/backup).
+	Backup  func(w io.Writer) (int64, error)
 	Logger  *slog.Logger
 	Version string
 }
@@ -119,6 +121,7 @@ func Handler(d Deps) http.Handler {
 		r.Get("/v1/operations/{id}", a.getOp)
 		r.Get("/v1/clusters", a.clusters)
 		r.Post("/v1/config/reload", a.reload)
+		r.Get("/v1/backup", a.backup)
 	})
 	return r
 }
@@ -666,6 +669,21 @@ func (a *api) reload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"result": "reloaded"})
+}
+
+func (a *api) backup(w http.ResponseWriter, r *http.Request) {
+	if a.d.Backup == nil {
+		writeError(w, http.StatusNotImplemented, "not_supported", "this server cannot take backups")
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="hvro.db"`)
+	if n, err := a.d.Backup(w); err != nil {
+		// Headers are gone; cut the connection so the client sees a
+		// truncated transfer instead of a short "successful" file.
+		a.d.Logger.Error("backup", "bytes", n, "error", err)
+		panic(http.ErrAbortHandler)
+	}
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {

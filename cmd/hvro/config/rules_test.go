@@ -157,6 +157,8 @@ var ruleCases = []ruleCase{
 	{name: "server winrm default port", edits: []edit{{"clusters[1].servers.node3.winrm", `"http://node3.corp.example/wsman"`}}},
 	{name: "server winrm credentials", edits: []edit{{"clusters[1].servers.node3.winrm", `"http://admin:PW-in-url@node3:5985/wsman"`}},
 		want: []string{`clusters[1].servers.node3.winrm: the URL for host "node3:5985" holds credentials`}},
+	{name: "server name in two clusters", edits: []edit{{"clusters[1].servers.NODE1", `{winrm: "http://node7:5985/wsman"}`}},
+		want: []string{`clusters[1].servers.NODE1: server "NODE1" is also a server of cluster "cluster1": each server is one Hyper-V host`}},
 	{name: "server names differ only in case", edits: []edit{{"clusters[1].servers.NODE3", `{winrm: "http://node5:5985/wsman"}`}},
 		want: []string{`clusters[1].servers.node3: "NODE3" and "node3" name the same server`}},
 	{name: "server name not label-safe", edits: []edit{{"clusters[1].servers", `{"node 3": {winrm: "http://node3:5985/wsman"}}`}},

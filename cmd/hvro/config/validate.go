@@ -27,6 +27,10 @@ type checker struct {
 	*problems
 	c  *Config
 	io *loader
+	// servers maps lower-case server names to the first cluster using them:
+	// Hyper-V replicates between servers by name, so a name may not stand
+	// for two machines.
+	servers map[string]string
 }
 
 // minTokenLen keeps bearer tokens out of guessing range.
@@ -186,8 +190,16 @@ func (k *checker) cluster(i int, names map[string]int, hosts map[string]string) 
 			k.add(sp, "server name %s: use the ECX server name (1 to 63 of A-Z a-z 0-9 _ . -)", quote(name))
 		} else if other, dup := folded[strings.ToLower(name)]; dup {
 			k.add(sp, "%s and %s name the same server (server names ignore case)", quote(other), quote(name))
+		} else if first, dup := k.servers[strings.ToLower(name)]; dup && cl.Name != "" {
+			k.add(sp, "server %s is also a server of cluster %s: each server is one Hyper-V host, and Hyper-V replicates between hosts by name", quote(name), quote(first))
 		} else {
 			folded[strings.ToLower(name)] = name
+			if k.servers == nil {
+				k.servers = map[string]string{}
+			}
+			if cl.Name != "" {
+				k.servers[strings.ToLower(name)] = cl.Name
+			}
 		}
 		k.server(sp+".winrm", cl.Servers[name].WinRM, hosts)
 	}

@@ -1,0 +1,108 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hvro/hvro/cmd/hvro/config"
+	"github.com/hvro/hvro/orchestrator"
+	"github.com/hvro/hvro/orchestrator/metrics"
+	"github.com/hvro/hvro/replica"
+)
+
+// winrmHost builds the WinRM driver of one host.
+func winrmHost(h config.Host, peers func(string) string, m *metrics.Metrics, log *slog.Logger) (orchestrator.Host, error) {
+	w := h.WinRM
+	d, err := replica.New(h.Server, replica.Config{
+		Endpoint: h.URL, Username: w.Username, Password: w.Password.Value(), Auth: w.Auth,
+		InsecureSkipVerify: w.InsecureSkipVerify, CAFile: w.CAFile, Timeout: w.Timeout,
+		MaxConcurrent: w.MaxConcurrentPerHost, Logger: log,
+		OnRequest: func(host, outcome string, d time.Duration) { m.WinRM(host, outcome, d) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	return replicaHost{d, peers}, nil
+}
+
+func isTransient(err error) bool { return replica.IsTransient(err) }
+
+// replicaHost adapts the WinRM driver to the orchestrator's two verbs.
+type replicaHost struct {
+	d     *replica.Driver
+	peers func(hostKey string) string
+}
+
+func (h replicaHost) Inspect(ctx context.Context, vm string) (orchestrator.HostView, error) {
+	v, err := h.d.Inspect(ctx, replica.VMRef{Name: vm})
+	if err != nil {
+		return orchestrator.HostView{}, err
+	}
+	var out orchestrator.HostView
+	if v.VM != nil {
+		out.VM = &orchestrator.VMInfo{State: v.VM.State, Running: v.VM.Running, Critical: v.VM.Critical}
+	}
+	if r := v.Replication; r != nil {
+		out.Rep = &orchestrator.RepInfo{Mode: r.Mode, State: r.State, Health: r.Health,
+			Primary: r.PrimaryServer, Replica: r.ReplicaServer, LastReplication: r.LastReplication}
+	}
+	return out, nil
+}
+
+func (h replicaHost) Run(ctx context.Context, vm string, s orchestrator.Step, set orchestrator.Settings) (string, error) {
+	ref := replica.VMRef{Name: vm}
+	rs := replica.Settings{Port: set.Port, Auth: set.Auth, Thumbprint: set.Thumbprint, FrequencySec: set.FrequencySec, Compression: set.Compression}
+	switch s.Kind {
+	case orchestrator.StepStartVM:
+		r, err := h.d.StartVM(ctx, ref)
+		switch {
+		case err != nil:
+			return "", err
+		case r.AlreadyRunning:
+			return "already running", nil
+		case r.DiscardedSavedState:
+			return "discarded a saved state whose files were gone", nil
+		}
+		return "", nil
+	case orchestrator.StepStopVM:
+		return "", h.d.StopVM(ctx, ref, s.TurnOff)
+	case orchestrator.StepRegister:
+		r, err := h.d.Register(ctx, ref, s.ConfigPath)
+		switch {
+		case err != nil:
+			return "", err
+		case r.AlreadyRegistered:
+			return "already registered", nil
+		case len(r.Repaired) > 0:
+			return fmt.Sprintf("repaired incompatibilities %v", r.Repaired), nil
+		}
+		return "", nil
+	case orchestrator.StepRemove:
+		removed, err := h.d.RemoveReplication(ctx, ref)
+		if err == nil && !removed {
+			return "was not enabled", nil
+		}
+		return "", err
+	case orchestrator.StepEnableReplica:
+		return "", h.d.EnableReplica(ctx, ref)
+	case orchestrator.StepEnablePrimary:
+		return "", h.d.EnablePrimary(ctx, ref, h.peers(s.Peer), rs)
+	case orchestrator.StepInitial:
+		return "", h.d.StartInitialReplication(ctx, ref, s.UseBackup)
+	case orchestrator.StepResume:
+		return "", h.d.ResumeReplication(ctx, ref, s.Resync)
+	case orchestrator.StepPrepareFailover:
+		return "", h.d.PrepareFailover(ctx, ref)
+	case orchestrator.StepFailover:
+		return "", h.d.Failover(ctx, ref)
+	case orchestrator.StepCompleteFailover:
+		return "", h.d.CompleteFailover(ctx, ref)
+	case orchestrator.StepReverse:
+		return "", h.d.Reverse(ctx, ref, h.peers(s.Peer), rs)
+	case orchestrator.StepSetAsReplica:
+		return "", h.d.SetAsReplica(ctx, ref)
+	}
+	return "", fmt.Errorf("step %s has no WinRM action", s.Kind)
+}

@@ -1,0 +1,461 @@
+// Package service assembles hvro serve from a configuration: the store, the
+// ECX pollers, the WinRM drivers, the orchestrator, metrics and the HTTP
+// API. hvlab's demo runs it in-process. The one thing to know: Shutdown
+// drains (running steps finish and are journaled) before the store closes.
+package service
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hvro/hvro/clusterapi"
+	"github.com/hvro/hvro/cmd/hvro/config"
+	"github.com/hvro/hvro/orchestrator"
+	"github.com/hvro/hvro/orchestrator/httpapi"
+	"github.com/hvro/hvro/orchestrator/metrics"
+	"github.com/hvro/hvro/store"
+)
+
+// HostFactory builds the driver of one Hyper-V host.
+// peers maps a host key to the name Hyper-V replicates to.
+type HostFactory func(h config.Host, peers func(hostKey string) string, m *metrics.Metrics, log *slog.Logger) (orchestrator.Host, error)
+
+// Options are what the caller adds to the configuration.
+type Options struct {
+	Logger  *slog.Logger
+	Version string
+	// Hosts builds drivers; the default is the WinRM driver (package replica).
+	Hosts HostFactory
+}
+
+// Service is a running hvro.
+type Service struct {
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	store   *store.Store
+
+	mu      sync.Mutex
+	cfg     *config.Config
+	ctrl    *orchestrator.Controller
+	drivers map[string]orchestrator.Host // by host key
+	load    func() (*config.Config, error)
+	pollers context.CancelFunc
+	pollWG  sync.WaitGroup
+
+	handler atomic.Pointer[http.Handler]
+	server  *http.Server
+	ln      net.Listener
+	ready   atomic.Bool
+}
+
+// New opens the store (exclusively) and builds everything; nothing runs yet.
+func New(cfg *config.Config, opts Options) (*Service, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Hosts == nil {
+		opts.Hosts = winrmHost
+	}
+	s := &Service{opts: opts, log: opts.Logger, metrics: metrics.New(opts.Version), cfg: cfg}
+	st, err := store.Open(filepath.Join(cfg.DataDir, "hvro.db"), store.Options{Logger: opts.Logger.With("component", "store")})
+	if err != nil {
+		return nil, fmt.Errorf("open the store: %w", err)
+	}
+	s.store = st
+	drivers, err := s.buildDrivers(cfg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.drivers = drivers
+	ctrl, err := orchestrator.New(s.controllerConfig(cfg))
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("orchestrator: %w", err)
+	}
+	s.ctrl = ctrl
+	s.setHandler(cfg)
+	return s, nil
+}
+
+// Store is the open store (for backups through the API).
+func (s *Service) Store() *store.Store { return s.store }
+
+func (s *Service) controllerConfig(cfg *config.Config) orchestrator.Config {
+	attempts := cfg.Retry.MaxAttempts
+	if attempts < 1 {
+		attempts = 1
+	}
+	return orchestrator.Config{
+		Store:        s.store,
+		Hosts:        s.host,
+		Clusters:     clustersOf(cfg),
+		Pairs:        pairsOf(cfg),
+		Transient:    isTransient,
+		Workers:      cfg.Workers,
+		StepTimeout:  cfg.WinRM.Timeout + 30*time.Second,
+		StepRetries:  attempts - 1,
+		RetryBase:    cfg.Retry.InitialBackoff,
+		BackoffMax:   cfg.Retry.MaxBackoff,
+		ResyncInterval: cfg.ResyncInterval,
+		Logger:       s.log.With("component", "orchestrator"),
+		Metrics:      s.metrics,
+	}
+}
+
+func (s *Service) host(name string) (orchestrator.Host, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, ok := s.drivers[name]
+	return h, ok
+}
+
+// hostKey names a host the way the orchestrator does: the ECX server name,
+// which is also the short name Hyper-V reports (the configuration keeps
+// server names unique across clusters).
+func hostKey(cluster, server string) string { return strings.ToLower(server) }
+
+// replicaServerName is what Hyper-V is told to replicate to: the WinRM
+// URL's DNS name (an FQDN Kerberos can use), or the ECX server name when
+// the URL holds an IP address, which Enable-VMReplication refuses.
+func replicaServerName(h config.Host) string {
+	if net.ParseIP(strings.Trim(h.Host, "[]")) != nil || h.Host == "" || strings.EqualFold(h.Host, "localhost") {
+		return h.Server
+	}
+	return h.Host
+}
+
+func (s *Service) buildDrivers(cfg *config.Config) (map[string]orchestrator.Host, error) {
+	out := map[string]orchestrator.Host{}
+	names := map[string]string{}
+	for _, c := range cfg.Clusters {
+		for _, h := range cfg.Hosts(c.Name) {
+			names[hostKey(c.Name, h.Server)] = replicaServerName(h)
+		}
+	}
+	peers := func(key string) string {
+		if n, ok := names[key]; ok {
+			return n
+		}
+		return key
+	}
+	var errs []error
+	for _, c := range cfg.Clusters {
+		for _, h := range cfg.Hosts(c.Name) {
+			d, err := s.opts.Hosts(h, peers, s.metrics, s.log.With("component", "winrm", "host", h.Server))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("clusters %s servers %s: %w", c.Name, h.Server, err))
+				continue
+			}
+			out[hostKey(c.Name, h.Server)] = d
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func clustersOf(cfg *config.Config) orchestrator.Clusters {
+	out := orchestrator.Clusters{}
+	for _, c := range cfg.Clusters {
+		spec := orchestrator.ClusterSpec{Servers: map[string]string{}}
+		for name := range c.Servers {
+			spec.Servers[strings.ToLower(name)] = hostKey(c.Name, name)
+		}
+		out[c.Name] = spec
+	}
+	return out
+}
+
+func pairsOf(cfg *config.Config) []orchestrator.PairSpec {
+	var out []orchestrator.PairSpec
+	for _, p := range cfg.Pairs {
+		side := func(s config.Side) orchestrator.Side {
+			return orchestrator.Side{Cluster: s.Cluster, Group: s.Group, ConfigPath: s.VMConfigPath}
+		}
+		r := p.Replication
+		out = append(out, orchestrator.PairSpec{
+			Name: p.Name, VMName: p.VMName, InitialPrimary: p.Primary.Cluster,
+			Sides: map[string]orchestrator.Side{p.Primary.Cluster: side(p.Primary), p.Replica.Cluster: side(p.Replica)},
+			Replication: orchestrator.Settings{Port: r.Port, Auth: r.Authentication, Thumbprint: r.CertificateThumbprint,
+				FrequencySec: int(r.Frequency / time.Second), Compression: r.Compression, UseBackup: r.Initial == config.InitialUseExisting},
+		})
+	}
+	return out
+}
+
+func (s *Service) setHandler(cfg *config.Config) {
+	hooks := map[string]string{}
+	endpoints := map[string][]string{}
+	for _, c := range cfg.Clusters {
+		hooks[c.Name] = c.HookToken.Value()
+		endpoints[c.Name] = c.API.Endpoints
+	}
+	h := httpapi.Handler(httpapi.Deps{
+		Controller:    s.ctrl,
+		Store:         s.store,
+		AdminToken:    cfg.Auth.AdminToken.Value(),
+		HookTokens:    hooks,
+		MetricsPublic: cfg.Auth.MetricsPublic,
+		Metrics:       s.metrics.Handler(),
+		Clusters:      func() map[string][]string { return endpoints },
+		Reload:        s.reloadFromAPI,
+		Ready:         s.Ready,
+		OnHook:        s.metrics.Hook,
+		Logger:        s.log.With("component", "http"),
+		Version:       s.opts.Version,
+		Backup:        s.store.Backup,
+	})
+	s.handler.Store(&h)
+}
+
+// Start runs the orchestrator, the pollers and the HTTP server.
+func (s *Service) Start(ctx context.Context) error {
+	s.mu.Lock()
+	cfg := s.cfg
+	s.mu.Unlock()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	if cfg.TLS.Enabled() {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("tls: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	s.ln = ln
+	if err := s.ctrl.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	s.startPollers(cfg)
+	s.server = &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*s.handler.Load()).ServeHTTP(w, r) }),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: POST /v1/hooks?wait= answers when the pass ends.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server", "error", err)
+		}
+	}()
+	s.ready.Store(true)
+	s.log.Info("hvro is serving", "listen", ln.Addr().String(), "pairs", len(cfg.Pairs), "clusters", len(cfg.Clusters), "version", s.opts.Version)
+	return nil
+}
+
+// Addr is where the API listens.
+func (s *Service) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Ready reports whether the store is open, the configuration loaded and the
+// workers running.
+func (s *Service) Ready() error {
+	if !s.ready.Load() {
+		return errors.New("hvro is starting or stopping")
+	}
+	return nil
+}
+
+func (s *Service) startPollers(cfg *config.Config) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.pollers = cancel
+	for _, c := range cfg.Clusters {
+		c := c
+		client, err := clusterapi.New(clusterapi.Config{
+			Name: c.Name, Endpoints: c.API.Endpoints, Username: c.API.Username, Password: c.API.Password.Value(),
+			CAFile: c.API.CAFile, InsecureSkipVerify: c.API.InsecureSkipVerify, Timeout: c.API.Timeout,
+			Retries: retriesFor(c.API.Retries), Logger: s.log.With("component", "ecx", "cluster", c.Name),
+			OnRequest: func(endpoint, outcome string, d time.Duration) { s.metrics.ECX(c.Name, endpoint, outcome) },
+		})
+		if err != nil {
+			s.log.Error("ecx client", "cluster", c.Name, "error", err)
+			continue
+		}
+		observe := func(k orchestrator.GroupKey, o orchestrator.Observation) {
+			owner := ""
+			if o.Err == "" && o.Status == "Online" {
+				owner = o.Owner
+			}
+			s.metrics.GroupOwner(k.Cluster, k.Group, owner)
+			s.ctrl.Observe(k, o)
+		}
+		s.pollWG.Add(1)
+		go func() {
+			defer s.pollWG.Done()
+			orchestrator.Poll(ctx, c.Name, client, func() []string { return s.ctrl.GroupsOf(c.Name) }, c.PollInterval,
+				c.API.Timeout*time.Duration(c.API.Retries+2)*time.Duration(len(c.API.Endpoints)), observe, s.log.With("component", "poller"))
+		}()
+	}
+}
+
+// retriesFor maps the config's "0 = no retries" to clusterapi's "-1 = none".
+func retriesFor(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// Shutdown drains and closes: no new HTTP requests, pollers stop, running
+// steps finish and are journaled, then the store closes.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.ready.Store(false)
+	var errs []error
+	if s.server != nil {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := s.server.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+		cancel()
+	}
+	if s.pollers != nil {
+		s.pollers()
+		s.pollWG.Wait()
+	}
+	done := make(chan struct{})
+	go func() { s.ctrl.Stop(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("running steps did not finish in time: %w", ctx.Err()))
+	}
+	if s.server != nil {
+		s.server.Close()
+	}
+	if err := s.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close the store: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// reloadPath is set by Reload's caller so POST /v1/config/reload can read
+// the same file again.
+var errNoReloadSource = errors.New("no configuration file to reload from")
+
+// ReloadSource sets the function that reads a fresh configuration.
+func (s *Service) ReloadSource(load func() (*config.Config, error)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.load = load
+}
+
+func (s *Service) reloadFromAPI(ctx context.Context) error {
+	s.mu.Lock()
+	load := s.load
+	s.mu.Unlock()
+	if load == nil {
+		return errNoReloadSource
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	return s.Reload(cfg)
+}
+
+// Reload applies a new configuration's pairs, clusters, servers and tokens
+// without a restart. Settings that need a restart (listen, tls, data_dir)
+// make it refuse the whole configuration, keeping the old one.
+func (s *Service) Reload(cfg *config.Config) error {
+	s.mu.Lock()
+	old := s.cfg
+	s.mu.Unlock()
+	var fixed []string
+	if cfg.Listen != old.Listen {
+		fixed = append(fixed, "listen")
+	}
+	if cfg.TLS != old.TLS {
+		fixed = append(fixed, "tls")
+	}
+	if cfg.DataDir != old.DataDir {
+		fixed = append(fixed, "data_dir")
+	}
+	if len(fixed) > 0 {
+		return fmt.Errorf("%s changed: restart hvro to apply; nothing was reloaded", strings.Join(fixed, ", "))
+	}
+	drivers, err := s.buildDrivers(cfg)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for k, d := range s.drivers {
+		if _, still := drivers[k]; still && sameHostConfig(old, cfg, k) {
+			drivers[k] = d // keep a driver whose settings did not change
+		}
+	}
+	s.drivers = drivers
+	s.cfg = cfg
+	s.mu.Unlock()
+	if err := s.ctrl.SetPairs(pairsOf(cfg), clustersOf(cfg)); err != nil {
+		return fmt.Errorf("apply pairs: %w", err)
+	}
+	for _, name := range removedPairs(old, cfg) {
+		s.metrics.ForgetPair(name)
+	}
+	if s.pollers != nil {
+		s.pollers()
+		s.pollWG.Wait()
+		s.startPollers(cfg)
+	}
+	s.setHandler(cfg)
+	s.log.Info("configuration reloaded", "pairs", len(cfg.Pairs), "clusters", len(cfg.Clusters))
+	return nil
+}
+
+func sameHostConfig(a, b *config.Config, key string) bool {
+	find := func(c *config.Config) (config.Host, bool) {
+		for _, cl := range c.Clusters {
+			for _, h := range c.Hosts(cl.Name) {
+				if hostKey(cl.Name, h.Server) == key {
+					return h, true
+				}
+			}
+		}
+		return config.Host{}, false
+	}
+	ha, oka := find(a)
+	hb, okb := find(b)
+	return oka && okb && ha.URL == hb.URL && reflect.DeepEqual(hostSettings(ha), hostSettings(hb))
+}
+
+func hostSettings(h config.Host) []any {
+	w := h.WinRM
+	return []any{w.Username, w.Password.Value(), w.Auth, w.HTTPS, w.InsecureSkipVerify, w.CAFile, w.Timeout, w.MaxConcurrentPerHost, w.Kerberos}
+}
+
+func removedPairs(old, cur *config.Config) []string {
+	keep := map[string]bool{}
+	for _, p := range cur.Pairs {
+		keep[p.Name] = true
+	}
+	var out []string
+	for _, p := range old.Pairs {
+		if !keep[p.Name] {
+			out = append(out, p.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
