@@ -202,9 +202,11 @@ func classify(se scriptError) (kind error, reason string) {
 		return ErrPermanent, ReasonAccessDenied
 	case has("unable to find a virtual machine"):
 		return ErrPermanent, ReasonVMNotFound
+	case strings.HasSuffix(typ, "CommandNotFoundException"):
+		// The Hyper-V PowerShell module is missing on the host.
+		return ErrPermanent, ReasonNotSupported
 	case strings.HasPrefix(fqid, "invalidparameter") || cat == "invalidargument" ||
-		strings.HasSuffix(typ, "ParameterBindingException") || strings.HasSuffix(typ, "ParseException") ||
-		strings.HasSuffix(typ, "CommandNotFoundException") || cat == "parsererror" || cat == "objectnotfound" && strings.Contains(typ, "CommandNotFound"):
+		strings.HasSuffix(typ, "ParameterBindingException") || strings.HasSuffix(typ, "ParseException") || cat == "parsererror":
 		return ErrPermanent, ReasonInvalidParameter
 	case strings.HasPrefix(fqid, "invalidstate") || strings.HasPrefix(fqid, "invalidoperation") || cat == "invalidoperation":
 		return ErrPermanent, ReasonInvalidState

@@ -135,7 +135,7 @@ func TestClassify(t *testing.T) {
 		{scriptError{Message: "Hyper-V cannot connect to the specified Replica server 'node3'. Error: A connection with the server could not be established (0x00002EFD)."}, ErrTransient, ReasonReplicaUnreachable},
 		{scriptError{Message: "You do not have the required permission to complete this task.", FQID: "AccessDenied,Microsoft.HyperV.PowerShell.Commands.GetVM"}, ErrPermanent, ReasonAccessDenied},
 		{scriptError{Message: "A parameter cannot be found that matches parameter name 'Foo'.", Type: "System.Management.Automation.ParameterBindingException", Category: "InvalidArgument"}, ErrPermanent, ReasonInvalidParameter},
-		{scriptError{Message: "The term 'Get-VM' is not recognized as the name of a cmdlet", Type: "System.Management.Automation.CommandNotFoundException", Category: "ObjectNotFound"}, ErrPermanent, ReasonInvalidParameter},
+		{scriptError{Message: "The term 'Get-VM' is not recognized as the name of a cmdlet", Type: "System.Management.Automation.CommandNotFoundException", Category: "ObjectNotFound"}, ErrPermanent, ReasonNotSupported},
 		{scriptError{Message: "Windows PowerShell is in NonInteractive mode. Read and Prompt functionality is not available.", Category: "NotSpecified"}, ErrPermanent, ReasonInvalidParameter},
 		{scriptError{Message: "[hvro:vm_not_found] no virtual machine is named \"x\""}, ErrPermanent, ReasonVMNotFound},
 		{scriptError{Message: "[hvro:incompatible] 12345 The virtual machine uses a feature this host lacks"}, ErrPermanent, ReasonIncompatible},

@@ -67,13 +67,14 @@ const (
   [ordered]@{ vm = $vo; replication = $ro } | ConvertTo-Json -Compress -Depth 4
 `
 
-	// Start-VM fails with 0x80070002 when the saved-state files the
-	// configuration references are gone (the host crashed): discard the
-	// saved state and start again.
+	// Start-VM fails with 0x80070002 (file not found) when the saved-state
+	// files the configuration references are gone (the host crashed):
+	// discard the saved state and start again. Only a Saved VM qualifies,
+	// so a missing disk image never costs a valid saved state.
 	bodyStartVM = `  $d = $false
   if (@('Running', 'Starting') -contains [string]$v.State) { $res = 'already' } else {
     try { Start-VM -VM $v } catch {
-      if ($_.Exception.HResult -ne -2147024894 -or [string]$v.State -ne 'Saved') { throw }
+      if ([string]$v.State -ne 'Saved' -or ($_.Exception.HResult -ne -2147024894 -and $_.Exception.Message -notlike '*(0x80070002)*')) { throw }
       Remove-VMSavedState -VM $v
       $d = $true
       Start-VM -VM $v

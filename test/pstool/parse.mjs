@@ -23,7 +23,12 @@ const parser = new Parser();
 parser.setLanguage(await Language.load(wasm));
 
 function snippet(text, node) {
-  const s = text.slice(node.startIndex, Math.min(node.endIndex, node.startIndex + 60));
+  let s = text.slice(node.startIndex, Math.min(node.endIndex, node.startIndex + 60));
+  if (s.trim() === '') {
+    // a zero-width node: show the source line around it instead
+    const from = text.lastIndexOf('\n', node.startIndex - 1) + 1;
+    s = text.slice(from, Math.min(text.indexOf('\n', node.startIndex) >>> 0, from + 80));
+  }
   return JSON.stringify(s);
 }
 
@@ -57,7 +62,9 @@ for (const file of files) {
   const tree = parser.parse(text);
   for (const [kind, node] of problems(tree.rootNode)) {
     const p = node.startPosition;
-    const what = kind === 'MISSING' ? `MISSING ${node.type}` : `ERROR ${snippet(text, node)}`;
+    const what = kind === 'MISSING'
+      ? `MISSING ${JSON.stringify(node.type)} near ${snippet(text, node)}`
+      : `ERROR ${snippet(text, node)}`;
     console.log(`${file}:${p.row + 1}:${p.column + 1}: ${what}`);
     bad++;
   }

@@ -12,7 +12,7 @@ try {
   $d = $false
   if (@('Running', 'Starting') -contains [string]$v.State) { $res = 'already' } else {
     try { Start-VM -VM $v } catch {
-      if ($_.Exception.HResult -ne -2147024894 -or [string]$v.State -ne 'Saved') { throw }
+      if ([string]$v.State -ne 'Saved' -or ($_.Exception.HResult -ne -2147024894 -and $_.Exception.Message -notlike '*(0x80070002)*')) { throw }
       Remove-VMSavedState -VM $v
       $d = $true
       Start-VM -VM $v
