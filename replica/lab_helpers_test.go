@@ -66,9 +66,13 @@ type testLab struct {
 	logs *syncBuffer
 }
 
-func startLab(t *testing.T) *testLab {
+func startLab(t *testing.T, mutate ...func(*lab.Topology)) *testLab {
 	t.Helper()
-	l, err := lab.Start(context.Background(), topology(t), nil)
+	topo := topology(t)
+	for _, m := range mutate {
+		m(topo)
+	}
+	l, err := lab.Start(context.Background(), topo, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

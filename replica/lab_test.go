@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hvro/hvro/test/sim/hyperv"
+	"github.com/hvro/hvro/test/sim/lab"
 )
 
 var kerberos = Settings{Port: 80, Auth: "Kerberos", FrequencySec: 300, Compression: true}
@@ -694,5 +695,62 @@ func TestSentScriptsAreTheGoldenOnes(t *testing.T) {
 	}
 	for s := range sent {
 		t.Errorf("a script outside Scripts was sent:\n%s", s)
+	}
+}
+
+// TestHostileNames: a VM whose name is PowerShell code, quotes and
+// wildcards is found by exactly its name, acted on, and nothing else is.
+func TestHostileNames(t *testing.T) {
+	const hostile = "a'b; Remove-VM -Name * -Force #$env:X `\" $(Stop-VM vm1) [x]*?"
+	const id = "0B9D3A52-7C1E-4D5F-9A8B-123456789ABC"
+	path := `T:\VM's $(x)\Virtual Machines\` + id + ".vmcx"
+	l := startLab(t, func(topo *lab.Topology) {
+		topo.HyperV.VMs = append(topo.HyperV.VMs, lab.HyperVVM{Name: hostile, ID: id, Copies: []lab.VMCopy{
+			{Disk: "T1", ConfigPath: path, RegisteredOn: "node1", State: "Off"}}})
+		for _, twin := range []string{"11111111-0000-4000-8000-000000000001", "11111111-0000-4000-8000-000000000002"} {
+			topo.HyperV.VMs = append(topo.HyperV.VMs, lab.HyperVVM{Name: "Twin", ID: twin, Copies: []lab.VMCopy{
+				{Disk: "T1", ConfigPath: `T:\Twins\` + twin + ".vmcx", RegisteredOn: "node1", State: "Off"}}})
+		}
+	})
+	ctx := ctxT(t)
+	d := l.driver("node1")
+	if _, err := d.StartVM(ctx, vm1); err != nil {
+		t.Fatal(err)
+	}
+	v, err := d.Inspect(ctx, VMRef{hostile})
+	if err != nil || v.VM == nil || v.VM.Name != hostile || v.VM.ID != strings.ToLower(id) {
+		t.Fatalf("inspect %q: %+v %v", hostile, v.VM, err)
+	}
+	for _, near := range []string{hostile[:len(hostile)-1], "a'b*", "a?b*", strings.ToUpper(hostile) + " "} {
+		if v, err := d.Inspect(ctx, VMRef{near}); err != nil || v.VM != nil {
+			t.Errorf("inspect %q found %+v (%v)", near, v.VM, err)
+		}
+	}
+	if _, err := d.StartVM(ctx, VMRef{hostile}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.StopVM(ctx, VMRef{hostile}, true); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := d.Inspect(ctx, vm1); v.VM == nil || !v.VM.Running {
+		t.Fatalf("vm1 was touched: %+v", v.VM)
+	}
+	// Case differs only: Hyper-V compares names case-insensitively.
+	if v, err := d.Inspect(ctx, VMRef{"VM1"}); err != nil || v.VM == nil || v.VM.Name != "vm1" {
+		t.Fatalf("inspect VM1: %+v %v", v.VM, err)
+	}
+	// Two VMs of one name: the driver refuses to guess.
+	for _, f := range []func() error{
+		func() error { _, err := d.Inspect(ctx, VMRef{"twin"}); return err },
+		func() error { _, err := d.StartVM(ctx, VMRef{"twin"}); return err },
+	} {
+		var e *Error
+		if err := f(); !errors.As(err, &e) || !IsPermanent(err) || e.Reason != ReasonAmbiguousName || !strings.Contains(err.Error(), `2 virtual machines are named "twin"`) {
+			t.Fatalf("two VMs named twin: %v", err)
+		}
+	}
+	// Register by path with quotes and $ in it: already registered.
+	if r, err := d.Register(ctx, VMRef{hostile}, path); err != nil || !r.AlreadyRegistered {
+		t.Fatalf("register: %+v %v", r, err)
 	}
 }
