@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -512,15 +513,16 @@ func TestProgressNoise(t *testing.T) {
 	if _, err := d.StartVM(ctx, VMRef{"nope"}); !IsNotFound(err) {
 		t.Fatalf("missing VM with progress noise: %v", err)
 	}
-	noisy := 0
-	for _, rec := range l.World.Log() {
-		if strings.Contains(rec.Stderr, "CLIXML") {
-			noisy++
+	// The host logs a command just after answering it.
+	eventually(t, "three commands with progress on stderr", func() (bool, error) {
+		noisy := 0
+		for _, rec := range l.World.Log() {
+			if strings.Contains(rec.Stderr, "CLIXML") && strings.Contains(rec.Stderr, "progress") {
+				noisy++
+			}
 		}
-	}
-	if noisy != 3 {
-		t.Fatalf("%d of the commands had progress on stderr, want 3", noisy)
-	}
+		return noisy == 3, fmt.Errorf("%d noisy commands", noisy)
+	})
 }
 
 // TestCancelDeletesShell: a command stuck in a slow cmdlet returns at the
@@ -612,6 +614,7 @@ func TestConcurrencyBound(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	eventually(t, "the host to log 8 commands", func() (bool, error) { return len(l.World.Log()) == 8, nil })
 	type edge struct {
 		at    time.Time
 		delta int
@@ -683,6 +686,7 @@ func TestSentScriptsAreTheGoldenOnes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, "the host to log every command", func() (bool, error) { return len(l.World.Log()) == len(calls), nil })
 	sent := map[string]bool{}
 	for _, rec := range l.World.Log() {
 		sent[rec.Script] = true

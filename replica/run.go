@@ -172,7 +172,8 @@ func (d *Driver) wrapExecError(ctx, cctx context.Context, c call, err error) err
 	if errors.As(err, &te) {
 		return c.fail(d, te.kind, te.reason, te.Error(), te.err)
 	}
-	return c.fail(d, ErrUnknown, ReasonConnection, err.Error(), err)
+	// masterzen's own errors: a response without the ids it needs.
+	return c.fail(d, ErrUnknown, ReasonWSManFault, "WinRM exchange failed: "+err.Error(), err)
 }
 
 // exec runs a command line in a new shell and always deletes the shell.

@@ -294,3 +294,20 @@ func FuzzCheckResponse(f *testing.F) {
 		}
 	})
 }
+
+// TestResponseWithoutCommandID: a host that answers Command without a
+// CommandId gets an unknown error, not a hang.
+func TestResponseWithoutCommandID(t *testing.T) {
+	f := &fakeWSMan{answer: func(a string, _ int) *fakeAnswer {
+		if a == "Command" {
+			return soapOK(`<rsp:CommandResponse/>`)
+		}
+		return nil
+	}}
+	d := startFake(t, f)
+	_, err := d.Inspect(ctxT(t), vm1)
+	var e *Error
+	if !errors.As(err, &e) || !IsUnknown(err) || e.Reason != ReasonWSManFault {
+		t.Fatalf("got %v", err)
+	}
+}
