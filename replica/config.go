@@ -41,7 +41,8 @@ type Config struct {
 	Auth string
 	// InsecureSkipVerify turns off certificate checks (labs only).
 	InsecureSkipVerify bool
-	// CAFile is a PEM bundle that verifies the host's certificate (https).
+	// CAFile is a PEM bundle that verifies the host's certificate (https;
+	// ignored for http endpoints). Empty: the system's roots.
 	CAFile string
 	// Timeout bounds one command from its first request to its result
 	// (default 60s).
