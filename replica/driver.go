@@ -1,0 +1,205 @@
+package replica
+
+import (
+	"context"
+)
+
+// VMRef names a VM on a host: its name in Hyper-V, matched exactly (no
+// wildcards; names may contain [ ] * ?) and case-insensitively.
+type VMRef struct{ Name string }
+
+// StartResult says what StartVM found and did.
+type StartResult struct {
+	AlreadyRunning bool
+	// DiscardedSavedState: Start-VM failed because the saved-state files
+	// were gone (the host had crashed), so the saved state was removed and
+	// the VM started fresh.
+	DiscardedSavedState bool
+}
+
+// RegisterResult says what Register found and did.
+type RegisterResult struct {
+	AlreadyRegistered bool
+	// Repaired lists the Compare-VM incompatibilities (message ids) fixed
+	// before the import: 40004 saved-state file and 40006 memory file
+	// missing.
+	Repaired []int
+}
+
+// Inspect reads the VM and its replication on the host in one command.
+// A VM that is not registered gives a View with a nil VM, not an error.
+func (d *Driver) Inspect(ctx context.Context, vm VMRef) (View, error) {
+	c := call{op: "inspect", vm: vm.Name}
+	script, err := inspectScript(vm.Name)
+	if err != nil {
+		return View{}, d.invalid(c, err)
+	}
+	var v View
+	err = d.run(ctx, c, script, func(obj []byte) (err error) {
+		v, err = parseInspect(obj)
+		return err
+	})
+	return v, err
+}
+
+// StartVM starts the VM; a running VM is left alone.
+func (d *Driver) StartVM(ctx context.Context, vm VMRef) (StartResult, error) {
+	c := call{op: "start VM", vm: vm.Name}
+	a, err := d.action(ctx, c, bodyStartVM)
+	if err != nil {
+		return StartResult{}, err
+	}
+	return StartResult{AlreadyRunning: a.Result == resultAlready, DiscardedSavedState: a.Discarded}, nil
+}
+
+// StopVM shuts the VM down (Stop-VM -Force), or turns it off at once with
+// turnOff; a VM that is off or saved is left alone.
+func (d *Driver) StopVM(ctx context.Context, vm VMRef, turnOff bool) error {
+	c := call{op: "stop VM", vm: vm.Name}
+	body := bodyStopVM
+	if turnOff {
+		c.op, body = "turn off VM", bodyTurnOffVM
+	}
+	_, err := d.action(ctx, c, body)
+	return err
+}
+
+// Register registers the VM in place from its configuration file
+// (Import-VM -Path). A configuration that references saved-state files
+// that are gone is repaired first; other incompatibilities are a
+// permanent error listing them. A VM of that name already registered is
+// left alone.
+func (d *Driver) Register(ctx context.Context, vm VMRef, configPath string) (RegisterResult, error) {
+	c := call{op: "register", vm: vm.Name}
+	script, err := registerScript(vm.Name, configPath)
+	if err != nil {
+		return RegisterResult{}, d.invalid(c, err)
+	}
+	var r RegisterResult
+	err = d.run(ctx, c, script, func(obj []byte) error {
+		a, err := parseAction(obj)
+		if err != nil {
+			return err
+		}
+		r.AlreadyRegistered = a.Result == resultAlready
+		r.Repaired, err = parseIDs(string(a.Repaired))
+		return err
+	})
+	if err != nil {
+		return RegisterResult{}, err
+	}
+	return r, nil
+}
+
+// EnableReplica makes the VM a Replica waiting for initial replication
+// (Enable-VMReplication -AsReplica); nothing happens when it already is a
+// Replica waiting or replicating.
+func (d *Driver) EnableReplica(ctx context.Context, vm VMRef) error {
+	_, err := d.action(ctx, call{op: "enable replica", vm: vm.Name}, bodyEnableReplica)
+	return err
+}
+
+// EnablePrimary makes the VM a Primary replicating to replicaHost;
+// nothing happens when it already replicates to that host.
+func (d *Driver) EnablePrimary(ctx context.Context, vm VMRef, replicaHost string, s Settings) error {
+	return d.settingsAction(ctx, call{op: "enable primary", vm: vm.Name}, replicaHost, s, bodyEnablePrimary)
+}
+
+// StartInitialReplication starts the initial copy, from the replica's
+// existing copy with useBackup (Start-VMInitialReplication -UseBackup) or
+// over the network; nothing happens when it runs or ran already.
+func (d *Driver) StartInitialReplication(ctx context.Context, vm VMRef, useBackup bool) error {
+	body := bodyStartInitial
+	if useBackup {
+		body = bodyStartInitialBackup
+	}
+	_, err := d.action(ctx, call{op: "start initial replication", vm: vm.Name}, body)
+	return err
+}
+
+// ResumeReplication resumes suspended or failed replication, with a
+// resynchronization when resync is set; nothing happens when the VM
+// replicates or resynchronizes already.
+func (d *Driver) ResumeReplication(ctx context.Context, vm VMRef, resync bool) error {
+	body := bodyResume
+	if resync {
+		body = bodyResumeResync
+	}
+	_, err := d.action(ctx, call{op: "resume replication", vm: vm.Name}, body)
+	return err
+}
+
+// RemoveReplication removes this host's half of the relationship; removed
+// is false when replication was not enabled.
+func (d *Driver) RemoveReplication(ctx context.Context, vm VMRef) (removed bool, err error) {
+	a, err := d.action(ctx, call{op: "remove replication", vm: vm.Name}, bodyRemove)
+	if err != nil {
+		return false, err
+	}
+	return a.Result == resultDone, nil
+}
+
+// PrepareFailover runs Start-VMFailover -Prepare on the primary (the VM
+// must be off): the last changes go to the replica.
+func (d *Driver) PrepareFailover(ctx context.Context, vm VMRef) error {
+	_, err := d.action(ctx, call{op: "prepare failover", vm: vm.Name}, bodyPrepareFailover)
+	return err
+}
+
+// Failover runs Start-VMFailover on the replica.
+func (d *Driver) Failover(ctx context.Context, vm VMRef) error {
+	_, err := d.action(ctx, call{op: "fail over", vm: vm.Name}, bodyFailover)
+	return err
+}
+
+// CompleteFailover runs Complete-VMFailover on the failed-over replica.
+func (d *Driver) CompleteFailover(ctx context.Context, vm VMRef) error {
+	_, err := d.action(ctx, call{op: "complete failover", vm: vm.Name}, bodyCompleteFailover)
+	return err
+}
+
+// Reverse makes the failed-over replica the Primary replicating to
+// replicaHost (Set-VMReplication -Reverse); nothing happens when it
+// already does.
+func (d *Driver) Reverse(ctx context.Context, vm VMRef, replicaHost string, s Settings) error {
+	return d.settingsAction(ctx, call{op: "reverse replication", vm: vm.Name}, replicaHost, s, bodyReverse)
+}
+
+// SetAsReplica makes the (off) VM a Replica again after an unplanned
+// failover (Set-VMReplication -AsReplica); nothing happens when it is a
+// Replica.
+func (d *Driver) SetAsReplica(ctx context.Context, vm VMRef) error {
+	_, err := d.action(ctx, call{op: "set as replica", vm: vm.Name}, bodySetAsReplica)
+	return err
+}
+
+func (d *Driver) action(ctx context.Context, c call, body string) (actionJSON, error) {
+	script, err := actionScript(c.vm, body)
+	if err != nil {
+		return actionJSON{}, d.invalid(c, err)
+	}
+	return d.runAction(ctx, c, script)
+}
+
+func (d *Driver) settingsAction(ctx context.Context, c call, replicaHost string, s Settings, body string) error {
+	script, err := settingsScript(c.vm, replicaHost, s, body)
+	if err != nil {
+		return d.invalid(c, err)
+	}
+	_, err = d.runAction(ctx, c, script)
+	return err
+}
+
+func (d *Driver) runAction(ctx context.Context, c call, script string) (actionJSON, error) {
+	var a actionJSON
+	err := d.run(ctx, c, script, func(obj []byte) (err error) {
+		a, err = parseAction(obj)
+		return err
+	})
+	return a, err
+}
+
+// invalid is the error for arguments refused before anything is sent.
+func (d *Driver) invalid(c call, err error) error {
+	return c.fail(d, ErrPermanent, ReasonInvalidArgument, err.Error(), nil)
+}

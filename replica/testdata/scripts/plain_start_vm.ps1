@@ -1,0 +1,26 @@
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+try {
+  $n = 'vm1'
+  $v = @(Get-VM | Where-Object { $_.Name -eq $n })
+  if ($v.Count -gt 1) { throw ('[hvro:ambiguous_name] ' + $v.Count + ' virtual machines are named "' + $n + '"') }
+  if ($v.Count -eq 0) { throw ('[hvro:vm_not_found] no virtual machine is named "' + $n + '"') }
+  $v = $v[0]
+  $m = [string]$v.ReplicationMode
+  $s = [string]$v.ReplicationState
+  $res = 'done'
+  $d = $false
+  if (@('Running', 'Starting') -contains [string]$v.State) { $res = 'already' } else {
+    try { Start-VM -VM $v } catch {
+      if ([string]$v.State -ne 'Saved' -or ($_.Exception.HResult -ne -2147024894 -and $_.Exception.Message -notlike '*(0x80070002)*')) { throw }
+      Remove-VMSavedState -VM $v
+      $d = $true
+      Start-VM -VM $v
+    }
+  }
+  [ordered]@{ result = $res; discarded = $d } | ConvertTo-Json -Compress
+} catch {
+  $e = $_
+  [pscustomobject]@{ error = [ordered]@{ type = $e.Exception.GetType().FullName; message = $e.Exception.Message; hresult = $e.Exception.HResult; fqid = $e.FullyQualifiedErrorId; category = [string]$e.CategoryInfo.Category } } | ConvertTo-Json -Compress -Depth 3
+  exit 1
+}

@@ -1,0 +1,304 @@
+package replica
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/masterzen/winrm"
+	"github.com/masterzen/winrm/soap"
+)
+
+// maxResponse bounds one WS-Man response body. Requests ask for envelopes
+// of at most envelopeSize bytes; anything far bigger is not WinRM.
+const (
+	envelopeSize = 153600
+	maxResponse  = 4 << 20
+)
+
+// transport is the masterzen Transporter of one command. masterzen's own
+// transport at the pinned version (and at upstream HEAD) returns SOAP
+// faults as successful bodies, because clientRequest.Post replaces its
+// results in a defer on unnamed return values; a fault then leaves an
+// empty shell id or a Receive loop that never ends. This one checks every
+// response, turns faults and HTTP errors into *transportError, and sends
+// each request with the command's context so a cancel or deadline aborts
+// the request in flight (the library has no context support).
+type transport struct {
+	d  *Driver
+	mu sync.Mutex
+	// ctx is swapped between phases: shell creation runs detached from
+	// the caller (so a shell created just as the caller gives up is still
+	// known and deleted), the command runs with the caller's context, and
+	// deletion runs with a short clean-up context.
+	ctx context.Context
+}
+
+func (t *transport) setContext(ctx context.Context) {
+	t.mu.Lock()
+	t.ctx = ctx
+	t.mu.Unlock()
+}
+
+func (t *transport) context() context.Context {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ctx
+}
+
+// Transport is called by masterzen when the client is made; the HTTP
+// transport is the driver's, shared by every command on the host.
+func (t *transport) Transport(*winrm.Endpoint) error { return nil }
+
+// Post sends one WS-Man request.
+func (t *transport) Post(_ *winrm.Client, m *soap.SoapMessage) (string, error) {
+	ctx := t.context()
+	if err := ctx.Err(); err != nil {
+		return "", &transportError{kind: ErrTransient, reason: ReasonCanceled, msg: "context done", err: err}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.d.url, strings.NewReader(m.String()))
+	if err != nil {
+		return "", &transportError{kind: ErrPermanent, reason: ReasonInvalidArgument, msg: "build request", err: err}
+	}
+	req.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
+	req.SetBasicAuth(t.d.user, t.d.password)
+	resp, err := t.d.http.Do(req)
+	if err != nil {
+		return "", netError(ctx, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	if err != nil {
+		return "", netError(ctx, err)
+	}
+	if len(body) > maxResponse {
+		return "", &transportError{kind: ErrUnknown, reason: ReasonHTTPStatus, status: resp.StatusCode,
+			msg: fmt.Sprintf("HTTP %d response larger than %d bytes", resp.StatusCode, maxResponse)}
+	}
+	return checkResponse(resp.StatusCode, resp.Header.Get("Content-Type"), body)
+}
+
+// checkResponse turns a WS-Man HTTP response into its body or an error.
+func checkResponse(status int, contentType string, body []byte) (string, error) {
+	soapBody := strings.Contains(strings.ToLower(contentType), "application/soap+xml")
+	if soapBody {
+		if f, ok := parseFault(body); ok {
+			return "", f.err(status)
+		}
+	}
+	switch {
+	case status == http.StatusUnauthorized:
+		return "", &transportError{kind: ErrPermanent, reason: ReasonAuth, status: status,
+			msg: "HTTP 401: the host rejected the credentials (check username, password, auth mode, and that the host allows it over this transport)"}
+	case status == http.StatusOK && soapBody:
+		return string(body), nil
+	case status == http.StatusOK:
+		return "", &transportError{kind: ErrUnknown, reason: ReasonHTTPStatus, status: status,
+			msg: fmt.Sprintf("HTTP 200 with content type %q, not a SOAP response; is the endpoint a WinRM listener?", contentType)}
+	case status >= 500:
+		return "", &transportError{kind: ErrTransient, reason: ReasonHTTPStatus, status: status,
+			msg: fmt.Sprintf("HTTP %d without a WS-Management fault", status)}
+	default:
+		return "", &transportError{kind: ErrPermanent, reason: ReasonHTTPStatus, status: status,
+			msg: fmt.Sprintf("HTTP %d from the WinRM endpoint (check the URL: the path is /wsman)", status)}
+	}
+}
+
+// transportError is a failed WS-Man exchange. Its text is what masterzen
+// inspects: only the TimedOut fault contains "OperationTimeout", which
+// makes masterzen's Receive loop poll again.
+type transportError struct {
+	kind   error
+	reason string
+	status int
+	msg    string
+	fault  *wsmanFault
+	err    error
+}
+
+func (e *transportError) Error() string {
+	s := e.msg
+	if e.err != nil {
+		s += ": " + e.err.Error()
+	}
+	if e.fault != nil && e.fault.timedOut() {
+		return s
+	}
+	return strings.ReplaceAll(s, "OperationTimeout", "operation timeout")
+}
+
+func (e *transportError) Unwrap() error { return e.err }
+
+// netError classifies a failed HTTP round trip.
+func netError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return &transportError{kind: ErrTransient, reason: ReasonCanceled, msg: "request aborted", err: context.Cause(ctx)}
+	}
+	var certErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var recordErr tls.RecordHeaderError
+	switch {
+	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr), errors.As(err, &invalid):
+		return &transportError{kind: ErrPermanent, reason: ReasonTLS, msg: "TLS certificate of the WinRM host not trusted (set ca_file, or check the host name in the URL)", err: err}
+	case errors.As(err, &recordErr):
+		return &transportError{kind: ErrPermanent, reason: ReasonTLS, msg: "TLS handshake failed (is the endpoint https on an http port?)", err: err}
+	}
+	var ne net.Error
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &dnsErr):
+		return &transportError{kind: ErrTransient, reason: ReasonConnection, msg: "host name lookup failed", err: err}
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return &transportError{kind: ErrTransient, reason: ReasonConnection, msg: "connection refused (WinRM service or host down)", err: err}
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.EPIPE):
+		return &transportError{kind: ErrTransient, reason: ReasonConnection, msg: "connection cut", err: err}
+	case errors.As(err, &ne) && ne.Timeout():
+		return &transportError{kind: ErrTransient, reason: ReasonTimeout, msg: "network timeout", err: err}
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return &transportError{kind: ErrTransient, reason: ReasonConnection, msg: "network error", err: err}
+	}
+	return &transportError{kind: ErrUnknown, reason: ReasonConnection, msg: "HTTP request failed", err: err}
+}
+
+// WS-Management fault codes (WSManFault/@Code) the driver reacts to.
+const (
+	faultTimedOut      = "2150858793"
+	faultShellNotFound = "2150858843"
+	faultQuota         = "2150859173"
+)
+
+// wsmanFault is the part of a SOAP 1.2 fault that matters.
+type wsmanFault struct {
+	Code    string // s:Sender or s:Receiver, local part
+	Subcode string // w:TimedOut, ... local part
+	Reason  string
+	WSCode  string // WSManFault/@Code
+	Message string // WSManFault/Message, flattened
+}
+
+func (f *wsmanFault) timedOut() bool {
+	return f.Subcode == "TimedOut" || f.WSCode == faultTimedOut
+}
+
+// err is the error for the fault: TimedOut keeps masterzen polling, the
+// shell quota and busy receivers are transient, a vanished shell too (the
+// next attempt makes a new one), the rest is permanent (the request was
+// wrong and will be wrong again).
+func (f *wsmanFault) err(status int) *transportError {
+	text := f.Message
+	if text == "" {
+		text = f.Reason
+	}
+	desc := fmt.Sprintf("WS-Management fault %s", f.Subcode)
+	if f.WSCode != "" {
+		desc += " (" + f.WSCode + ")"
+	}
+	e := &transportError{status: status, fault: f, msg: desc + ": " + text}
+	low := strings.ToLower(text)
+	switch {
+	case f.timedOut():
+		e.kind, e.reason = ErrTransient, ReasonTimeout
+		e.msg = "WS-Management OperationTimeout expired without output"
+	case f.WSCode == faultQuota || f.Subcode == "QuotaLimit":
+		e.kind, e.reason = ErrTransient, ReasonShellQuota
+	case f.WSCode == faultShellNotFound || f.Subcode == "InvalidSelectors":
+		e.kind, e.reason = ErrTransient, ReasonWSManFault
+	case strings.Contains(low, "busy") || strings.Contains(low, "try again"):
+		e.kind, e.reason = ErrTransient, ReasonBusy
+	case f.Code == "Receiver" && f.Subcode != "InternalError":
+		e.kind, e.reason = ErrTransient, ReasonWSManFault
+	case f.Subcode == "AccessDenied":
+		e.kind, e.reason = ErrPermanent, ReasonAuth
+	case f.Code == "Sender":
+		e.kind, e.reason = ErrPermanent, ReasonWSManFault
+	default:
+		e.kind, e.reason = ErrUnknown, ReasonWSManFault
+	}
+	return e
+}
+
+// parseFault finds a SOAP fault in a response body. Namespaces are not
+// checked: the element names are unambiguous in a WS-Man response.
+func parseFault(body []byte) (*wsmanFault, bool) {
+	var env struct {
+		Body struct {
+			Fault *struct {
+				Code struct {
+					Value   string `xml:"Value"`
+					Subcode struct {
+						Value string `xml:"Value"`
+					} `xml:"Subcode"`
+				} `xml:"Code"`
+				Reason struct {
+					Text []string `xml:"Text"`
+				} `xml:"Reason"`
+				Detail struct {
+					WSManFault struct {
+						Code    string   `xml:"Code,attr"`
+						Message flatText `xml:"Message"`
+					} `xml:"WSManFault"`
+				} `xml:"Detail"`
+			} `xml:"Fault"`
+		} `xml:"Body"`
+	}
+	if xml.Unmarshal(body, &env) != nil || env.Body.Fault == nil {
+		return nil, false
+	}
+	ft := env.Body.Fault
+	f := &wsmanFault{
+		Code:    localName(ft.Code.Value),
+		Subcode: localName(ft.Code.Subcode.Value),
+		Reason:  strings.TrimSpace(strings.Join(ft.Reason.Text, " ")),
+		WSCode:  strings.TrimSpace(ft.Detail.WSManFault.Code),
+		Message: strings.TrimSpace(string(ft.Detail.WSManFault.Message)),
+	}
+	return f, true
+}
+
+func localName(qname string) string {
+	qname = strings.TrimSpace(qname)
+	if i := strings.LastIndexByte(qname, ':'); i >= 0 {
+		return qname[i+1:]
+	}
+	return qname
+}
+
+// flatText collects all character data inside an element (WSManFault
+// messages nest a ProviderFault element around the text).
+type flatText string
+
+func (t *flatText) UnmarshalXML(dec *xml.Decoder, start xml.StartElement) error {
+	var b strings.Builder
+	depth := 1
+	for depth > 0 {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch v := tok.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if b.Len() < 4096 {
+				b.Write(v)
+			}
+		}
+	}
+	*t = flatText(strings.Join(strings.Fields(b.String()), " "))
+	return nil
+}
