@@ -100,19 +100,19 @@ func (s *Service) controllerConfig(cfg *config.Config) orchestrator.Config {
 		attempts = 1
 	}
 	return orchestrator.Config{
-		Store:        s.store,
-		Hosts:        s.host,
-		Clusters:     clustersOf(cfg),
-		Pairs:        pairsOf(cfg),
-		Transient:    isTransient,
-		Workers:      cfg.Workers,
-		StepTimeout:  cfg.WinRM.Timeout + 30*time.Second,
-		StepRetries:  attempts - 1,
-		RetryBase:    cfg.Retry.InitialBackoff,
-		BackoffMax:   cfg.Retry.MaxBackoff,
+		Store:          s.store,
+		Hosts:          s.host,
+		Clusters:       clustersOf(cfg),
+		Pairs:          pairsOf(cfg),
+		Transient:      isTransient,
+		Workers:        cfg.Workers,
+		StepTimeout:    cfg.WinRM.Timeout + 30*time.Second,
+		StepRetries:    attempts - 1,
+		RetryBase:      cfg.Retry.InitialBackoff,
+		BackoffMax:     cfg.Retry.MaxBackoff,
 		ResyncInterval: cfg.ResyncInterval,
-		Logger:       s.log.With("component", "orchestrator"),
-		Metrics:      s.metrics,
+		Logger:         s.log.With("component", "orchestrator"),
+		Metrics:        s.metrics,
 	}
 }
 
