@@ -44,8 +44,14 @@ type Config struct {
 	// Transient classifies a step error: true retries within the pass.
 	Transient func(error) bool
 
-	Workers          int           // concurrent pairs (default 4)
-	StepTimeout      time.Duration // per WinRM command (default 2m)
+	Workers     int           // concurrent pairs (default 4)
+	StepTimeout time.Duration // per step, an outer bound on the driver (default 2m)
+	// CommandTimeout is how long the driver lets one command run before it
+	// abandons it and deletes its shell (default StepTimeout). After a
+	// crash, a pair whose step was running waits this long from the step's
+	// start: the dead process could not delete its shell, so the command
+	// may still be running on the host.
+	CommandTimeout   time.Duration
 	StepRetries      int           // transient retries of a step within a pass (default 3)
 	RetryBase        time.Duration // first retry delay, doubling (default 1s)
 	ProgressInterval time.Duration // re-check while an async transition runs (default 2s)
@@ -81,6 +87,9 @@ type pairState struct {
 	primary  string // primary cluster (from the store)
 	paused   bool
 	failures int
+	// holdUntil: do not act before this time (a command a crashed hvro
+	// sent may still run on a host).
+	holdUntil time.Time
 
 	evacs          []*evacRequest
 	failover       *failoverRequest // queued
@@ -131,6 +140,7 @@ func New(cfg Config) (*Controller, error) {
 		}
 	}
 	def(&cfg.StepTimeout, 2*time.Minute)
+	def(&cfg.CommandTimeout, cfg.StepTimeout)
 	def(&cfg.RetryBase, time.Second)
 	def(&cfg.ProgressInterval, 2*time.Second)
 	def(&cfg.ResyncInterval, 30*time.Second)
@@ -258,9 +268,24 @@ func (c *Controller) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("mark interrupted operations: %w", err)
 	}
+	now := c.cfg.Now()
 	for _, op := range interrupted {
-		c.log.Warn("operation was interrupted by a stop of hvro; re-planning", "pair", op.Pair, "op", op.ID, "kind", op.Kind)
-		c.queue.Add(op.Pair)
+		hold := now
+		for _, st := range op.Plan {
+			if st.Outcome == store.OutcomeInterrupted && st.Host != "" && !st.Started.IsZero() {
+				if until := st.Started.Add(c.cfg.CommandTimeout); until.After(hold) {
+					hold = until
+				}
+			}
+		}
+		c.mu.Lock()
+		if ps, ok := c.pairs[op.Pair]; ok && hold.After(ps.holdUntil) {
+			ps.holdUntil = hold
+		}
+		c.mu.Unlock()
+		c.log.Warn("operation was interrupted by a stop of hvro; re-planning once its last command cannot be running any more",
+			"pair", op.Pair, "op", op.ID, "kind", op.Kind, "wait", hold.Sub(now).Round(time.Millisecond).String())
+		c.queue.AddAfter(op.Pair, hold.Sub(now))
 	}
 	c.runCtx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	for i := 0; i < c.cfg.Workers; i++ {

@@ -522,3 +522,53 @@ func TestPauseResume(t *testing.T) {
 		t.Fatalf("unknown pair: %v", err)
 	}
 }
+
+// TestRestartWaitsForOrphanedCommand: after a crash, a pair whose step was
+// running is not acted on until that step's command must have ended.
+func TestRestartWaitsForOrphanedCommand(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "hvro.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	started := time.Now()
+	err = st.Update(func(tx store.Tx) error {
+		if err := tx.PutPair(store.Pair{Name: "vm1", PrimaryCluster: "cluster1"}); err != nil {
+			return err
+		}
+		id, _ := tx.NextOperationID()
+		return tx.PutOperation(store.Operation{ID: id, Pair: "vm1", Kind: "reconcile", State: store.OpRunning, Started: started,
+			Plan: []store.Step{{Index: 0, Kind: "enable_replica", Host: "node3", Outcome: store.OutcomeRunning, Started: started}}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newFakeWorld()
+	spec := testSpec
+	spec.InitialPrimary = "cluster1"
+	c, err := New(Config{Store: st, Hosts: func(h string) (Host, bool) { return fakeHost{w, h}, true }, Clusters: testClusters,
+		Pairs: []PairSpec{spec}, CommandTimeout: 400 * time.Millisecond, ProgressInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	observeBoth(c, "node1", "node3")
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	time.Sleep(150 * time.Millisecond)
+	if got := w.ran(); got != "" {
+		t.Fatalf("acted %v after the restart, before the orphaned command's timeout: %s", time.Since(started), got)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for w.ran() == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("the pair was never reconciled after the hold")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if time.Since(started) < 400*time.Millisecond {
+		t.Fatalf("acted after %v, before the 400ms hold", time.Since(started))
+	}
+}

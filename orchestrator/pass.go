@@ -43,6 +43,11 @@ func (c *Controller) pass(name string) {
 	if evac == nil && fo != nil {
 		ps.failover, ps.failoverActive = nil, true
 	}
+	if wait := ps.holdUntil.Sub(c.cfg.Now()); wait > 0 {
+		c.mu.Unlock()
+		c.queue.AddAfter(name, wait)
+		return
+	}
 	spec, gen, primary, paused := ps.spec, ps.gen, ps.primary, ps.paused
 	groups := make(map[GroupKey]GroupState, len(c.groups))
 	for k, v := range c.groups {

@@ -106,7 +106,8 @@ func (s *Service) controllerConfig(cfg *config.Config) orchestrator.Config {
 		Pairs:          pairsOf(cfg),
 		Transient:      isTransient,
 		Workers:        cfg.Workers,
-		StepTimeout:    cfg.WinRM.Timeout + 30*time.Second,
+		StepTimeout:    cfg.WinRM.Timeout + 5*time.Second,
+		CommandTimeout: cfg.WinRM.Timeout,
 		StepRetries:    attempts - 1,
 		RetryBase:      cfg.Retry.InitialBackoff,
 		BackoffMax:     cfg.Retry.MaxBackoff,
@@ -286,7 +287,7 @@ func (s *Service) startPollers(cfg *config.Config) {
 		client, err := clusterapi.New(clusterapi.Config{
 			Name: c.Name, Endpoints: c.API.Endpoints, Username: c.API.Username, Password: c.API.Password.Value(),
 			CAFile: c.API.CAFile, InsecureSkipVerify: c.API.InsecureSkipVerify, Timeout: c.API.Timeout,
-			Retries: retriesFor(c.API.Retries), Logger: s.log.With("component", "ecx", "cluster", c.Name),
+			Retries: retriesFor(c.API.Retries), Logger: s.log.With("component", "ecx"),
 			OnRequest: func(endpoint, outcome string, d time.Duration) { s.metrics.ECX(c.Name, endpoint, outcome) },
 		})
 		if err != nil {

@@ -1,0 +1,143 @@
+package e2e
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hvro/hvro/store"
+	"github.com/hvro/hvro/test/sim/hyperv"
+)
+
+// checker watches the lab while a test runs and records every violation of
+// the invariants of ARCHITECTURE.md that a sample or the command log can
+// show: I1 (one runner), I2 (the VM runs only on the host that holds the
+// primary group's disk, and only the primary copy runs), I3 (no two
+// operations or mutating commands of the pair overlap), I6 (the primary
+// role does not change without a failover operation).
+type checker struct {
+	e    *env
+	mu   sync.Mutex
+	errs []string
+	seen map[string]bool
+	quit chan struct{}
+	done chan struct{}
+	// primaryCluster is what the pair's primary role must be.
+	primaryCluster string
+}
+
+func startChecker(e *env) *checker {
+	c := &checker{e: e, seen: map[string]bool{}, quit: make(chan struct{}), done: make(chan struct{}), primaryCluster: "cluster1"}
+	go c.run()
+	return c
+}
+
+func (c *checker) violation(format string, a ...any) {
+	msg := fmt.Sprintf(format, a...)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.seen[msg] {
+		c.seen[msg] = true
+		c.errs = append(c.errs, time.Now().Format("15:04:05.000")+" "+msg)
+	}
+}
+
+func (c *checker) run() {
+	defer close(c.done)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.quit:
+			return
+		case <-t.C:
+			c.sample()
+		}
+	}
+}
+
+func (c *checker) stop() {
+	select {
+	case <-c.quit:
+	default:
+		close(c.quit)
+		<-c.done
+	}
+}
+
+func (c *checker) sample() {
+	st := c.e.state()
+	if len(st.DualRuns) > 0 {
+		c.violation("I1: two hosts ran vm1 at once: %+v", st.DualRuns)
+	}
+	for _, msg := range st.Errors {
+		c.violation("lab could not apply an event: %s", msg)
+	}
+	primaryGroup := group(st, "cluster1", "failover1")
+	for _, h := range st.Hosts {
+		for _, v := range h.VMs {
+			if v.ID != vmID || !v.Running {
+				continue
+			}
+			if v.ConfigPath != primaryPath {
+				c.violation("I2: the replica copy of vm1 runs on %s", h.Name)
+			}
+			if primaryGroup.DiskOnline != h.Name {
+				c.violation("I2: vm1 runs on %s but the primary group's disk is online on %q (group %s on %q)", h.Name, primaryGroup.DiskOnline, primaryGroup.Status, primaryGroup.Owner)
+			}
+		}
+	}
+}
+
+// mutating reports whether a script changes the VM (inspections do not).
+func mutating(script string) bool {
+	for _, c := range []string{"Start-VM ", "Stop-VM ", "Import-VM ", "Remove-VMSavedState", "Enable-VMReplication", "Start-VMInitialReplication",
+		"Remove-VMReplication", "Set-VMReplication", "Resume-VMReplication", "Start-VMFailover", "Complete-VMFailover"} {
+		if strings.Contains(script, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// audit checks the journal and the command log (I3, I6).
+func (c *checker) audit() {
+	e := c.e
+	var ops struct{ Operations []store.Operation }
+	e.api("GET", "/v1/operations?pair=vm1&limit=1000", nil, &ops)
+	sort.Slice(ops.Operations, func(i, j int) bool { return ops.Operations[i].Started.Before(ops.Operations[j].Started) })
+	for i := 1; i < len(ops.Operations); i++ {
+		prev, cur := ops.Operations[i-1], ops.Operations[i]
+		if prev.State != store.OpRunning && prev.Ended.After(cur.Started) {
+			c.violation("I3: operations %d and %d of vm1 overlap", prev.ID, cur.ID)
+		}
+	}
+	var cmds []hyperv.CommandRecord
+	for _, r := range e.lab.World.Log() {
+		if mutating(r.Script) && strings.Contains(r.Script, "'vm1'") {
+			cmds = append(cmds, r)
+		}
+	}
+	for i := 1; i < len(cmds); i++ {
+		prevEnd := cmds[i-1].Time.Add(time.Duration(cmds[i-1].DurationMS) * time.Millisecond)
+		if prevEnd.After(cmds[i].Time.Add(time.Millisecond)) {
+			c.violation("I3: mutating commands on %s and %s overlap at %s", cmds[i-1].Host, cmds[i].Host, cmds[i].Time.Format("15:04:05.000"))
+		}
+	}
+	if p := e.pair(); p.Primary.Cluster != c.primaryCluster {
+		c.violation("I6: the primary role moved to %s without a failover operation", p.Primary.Cluster)
+	}
+}
+
+// assertClean fails the test if any invariant was violated so far.
+func (c *checker) assertClean() {
+	c.e.t.Helper()
+	c.audit()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.errs) > 0 {
+		c.e.t.Fatalf("invariant violations:\n%s", strings.Join(c.errs, "\n"))
+	}
+}
