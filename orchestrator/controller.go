@@ -307,7 +307,9 @@ func (c *Controller) Stop() {
 	}
 	c.stopping = true
 	for _, ps := range c.pairs {
-		c.finishWaiters(ps, PassResult{Pair: ps.spec.Name, Kind: "failed", Message: ErrStopping.Error()})
+		// Waiting hooks learn nothing went wrong on their node: hvro is
+		// restarting, so their scripts fail open.
+		c.finishWaiters(ps, PassResult{Pair: ps.spec.Name, Kind: "stopping", Message: ErrStopping.Error()})
 	}
 	c.mu.Unlock()
 	c.queue.ShutDown()

@@ -146,6 +146,8 @@ func hookOutcome(h HookRequest, host string, primarySide bool, r PassResult) str
 		return "ok"
 	case "degraded", "paused":
 		return "degraded"
+	case "stopping":
+		return "pending"
 	}
 	if h.Phase == "start" && r.FailedHost == host && (r.FailedStep == StepRegister || r.FailedStep == StepStartVM || r.FailedStep == StepEnableReplica) {
 		return "failed"

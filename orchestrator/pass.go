@@ -371,6 +371,11 @@ func (c *Controller) execute(ctx context.Context, log *slog.Logger, name string,
 			m.Operation(op.Kind, string(state), c.cfg.Now().Sub(started))
 		}
 		log.Info("operation ended", "state", state, "error", msg)
+		text := fmt.Sprintf("%s %s: %s", op.Kind, state, describe(steps))
+		if msg != "" {
+			text += ": " + msg
+		}
+		c.event(name, fmt.Sprint(op.ID), "operation", text)
 	}
 	for i, s := range steps {
 		if c.isStopping() {

@@ -24,12 +24,39 @@ type checker struct {
 	seen map[string]bool
 	quit chan struct{}
 	done chan struct{}
-	// primaryCluster is what the pair's primary role must be.
-	primaryCluster string
+	// primary holds the clusters the pair's primary role may be on: one,
+	// or both while a failover runs.
+	primary map[string]bool
+}
+
+// copies maps a cluster to the VM copy it holds and its group.
+var copies = map[string]struct{ path, group string }{
+	"cluster1": {primaryPath, "failover1"},
+	"cluster2": {replicaPath, "failover2"},
+}
+
+// allowPrimary sets the clusters the primary role may be on.
+func (c *checker) allowPrimary(clusters ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.primary = map[string]bool{}
+	for _, cl := range clusters {
+		c.primary[cl] = true
+	}
+}
+
+func (c *checker) allowed() map[string]bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]bool{}
+	for k, v := range c.primary {
+		out[k] = v
+	}
+	return out
 }
 
 func startChecker(e *env) *checker {
-	c := &checker{e: e, seen: map[string]bool{}, quit: make(chan struct{}), done: make(chan struct{}), primaryCluster: "cluster1"}
+	c := &checker{e: e, seen: map[string]bool{}, quit: make(chan struct{}), done: make(chan struct{}), primary: map[string]bool{"cluster1": true}}
 	go c.run()
 	return c
 }
@@ -75,17 +102,22 @@ func (c *checker) sample() {
 	for _, msg := range st.Errors {
 		c.violation("lab could not apply an event: %s", msg)
 	}
-	primaryGroup := group(st, "cluster1", "failover1")
+	allowed := c.allowed()
 	for _, h := range st.Hosts {
 		for _, v := range h.VMs {
 			if v.ID != vmID || !v.Running {
 				continue
 			}
-			if v.ConfigPath != primaryPath {
-				c.violation("I2: the replica copy of vm1 runs on %s", h.Name)
+			cluster := "cluster1"
+			if v.ConfigPath == replicaPath {
+				cluster = "cluster2"
 			}
-			if primaryGroup.DiskOnline != h.Name {
-				c.violation("I2: vm1 runs on %s but the primary group's disk is online on %q (group %s on %q)", h.Name, primaryGroup.DiskOnline, primaryGroup.Status, primaryGroup.Owner)
+			if !allowed[cluster] {
+				c.violation("I2: the copy of %s (not the primary side) runs on %s", cluster, h.Name)
+				continue
+			}
+			if g := group(st, cluster, copies[cluster].group); g.DiskOnline != h.Name {
+				c.violation("I2: vm1 runs on %s but the %s group's disk is online on %q (group %s on %q)", h.Name, cluster, g.DiskOnline, g.Status, g.Owner)
 			}
 		}
 	}
@@ -126,7 +158,7 @@ func (c *checker) audit() {
 			c.violation("I3: mutating commands on %s and %s overlap at %s", cmds[i-1].Host, cmds[i].Host, cmds[i].Time.Format("15:04:05.000"))
 		}
 	}
-	if p := e.pair(); p.Primary.Cluster != c.primaryCluster {
+	if p := e.pair(); !c.allowed()[p.Primary.Cluster] {
 		c.violation("I6: the primary role moved to %s without a failover operation", p.Primary.Cluster)
 	}
 }

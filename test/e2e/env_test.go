@@ -183,7 +183,9 @@ pairs:
 		e.checker.stop()
 		e.stopHvro(syscall.SIGTERM)
 		if t.Failed() {
-			t.Logf("hvro stderr (last 6000 bytes):\n%s", tail(e.stderr.String(), 6000))
+			logPath := filepath.Join(os.TempDir(), fmt.Sprintf("hvro-e2e-%s.log", strings.ReplaceAll(t.Name(), "/", "_")))
+			os.WriteFile(logPath, []byte(e.stderr.String()), 0o644)
+			t.Logf("hvro's log: %s; its end:\n%s", logPath, tail(e.stderr.String(), 3000))
 		}
 	})
 	return e
@@ -305,10 +307,10 @@ func (e *env) api(method, path string, body any, out any) int {
 }
 
 type pairView struct {
-	Name    string
-	Phase   string
-	Primary struct{ Cluster, Host string }
-	Replica struct{ Cluster, Host string }
+	Name     string
+	Phase    string
+	Primary  struct{ Cluster, Host string }
+	Replica  struct{ Cluster, Host string }
 	Degraded *struct {
 		Reason, Error string
 	}

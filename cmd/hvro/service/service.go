@@ -55,10 +55,13 @@ type Service struct {
 	pollers context.CancelFunc
 	pollWG  sync.WaitGroup
 
-	handler atomic.Pointer[http.Handler]
-	server  *http.Server
-	ln      net.Listener
-	ready   atomic.Bool
+	// reloadMu serializes reloads (SIGHUP and the API may ask at once) and
+	// guards the pollers they restart.
+	reloadMu sync.Mutex
+	handler  atomic.Pointer[http.Handler]
+	server   *http.Server
+	ln       net.Listener
+	ready    atomic.Bool
 }
 
 // New opens the store (exclusively) and builds everything; nothing runs yet.
@@ -243,7 +246,9 @@ func (s *Service) Start(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
+	s.reloadMu.Lock()
 	s.startPollers(cfg)
+	s.reloadMu.Unlock()
 	s.server = &http.Server{
 		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*s.handler.Load()).ServeHTTP(w, r) }),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -324,6 +329,10 @@ func retriesFor(n int) int {
 func (s *Service) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
 	var errs []error
+	// The controller stops first: no step starts any more and waiting hooks
+	// are answered, so the HTTP server has no request left to wait for.
+	done := make(chan struct{})
+	go func() { s.ctrl.Stop(); close(done) }()
 	if s.server != nil {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		if err := s.server.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -331,12 +340,13 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		}
 		cancel()
 	}
+	s.reloadMu.Lock()
 	if s.pollers != nil {
 		s.pollers()
 		s.pollWG.Wait()
+		s.pollers = nil
 	}
-	done := make(chan struct{})
-	go func() { s.ctrl.Stop(); close(done) }()
+	s.reloadMu.Unlock()
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -380,6 +390,8 @@ func (s *Service) reloadFromAPI(ctx context.Context) error {
 // without a restart. Settings that need a restart (listen, tls, data_dir)
 // make it refuse the whole configuration, keeping the old one.
 func (s *Service) Reload(cfg *config.Config) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
 	s.mu.Lock()
 	old := s.cfg
 	s.mu.Unlock()
