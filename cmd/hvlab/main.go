@@ -15,12 +15,14 @@ import (
 	"sort"
 	"syscall"
 
+	"github.com/hvro/hvro/cmd/hvro/cli"
 	"github.com/hvro/hvro/test/sim/lab"
 )
 
 const usage = `usage:
   hvlab run --topology lab.yaml [--log-level info]   run the emulators until interrupted
-  hvlab demo                                           a narrated tour of hvro in a built-in lab
+  hvlab demo [--keep]                                  a narrated tour of hvro in a built-in lab
+  hvlab hook ...                                       hvro hook, for the lab's ECX scripts
 `
 
 func main() {
@@ -37,6 +39,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return runCmd(args[1:], stdout, stderr)
 	case "demo":
 		return demoCmd(args[1:], stdout, stderr)
+	case "hook":
+		// The demo's ECX scripts run this, the same code as hvro hook.
+		return cli.Hook(args[1:], os.Getenv, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -111,7 +116,8 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func demoCmd(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "hvlab demo: the narrated tour needs hvro serve, which is not built yet; use hvlab run --topology test/sim/lab/testdata/lab.yaml")
-	return 1
+func waitInterrupt() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/hvro/hvro/cmd/hvro/cli"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=...".
@@ -51,9 +53,9 @@ func realMain(args []string, env func(string) string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stdout, "hvro %s (commit %s, %s %s/%s)\n", version, buildCommit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
 	case "hook":
-		return hookCmd(rest, env, stdout, stderr)
+		return cli.Hook(rest, env, stdout, stderr)
 	case "status", "pair", "reconcile", "pause", "resume", "failover", "ops":
-		return adminCmd(cmd, rest, env, stdout, stderr)
+		return cli.Admin(cmd, rest, env, stdout, stderr)
 	case "serve":
 		return serveCmd(rest, stdout, stderr)
 	case "check-config":

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hvro/hvro/cmd/hvro/cli"
 	"github.com/hvro/hvro/cmd/hvro/config"
 	"github.com/hvro/hvro/cmd/hvro/service"
 	"github.com/hvro/hvro/store"
@@ -204,7 +205,7 @@ func backupOnline(cfg *config.Config, w io.Writer) (int64, error) {
 	}
 	// The service's own certificate may not name 127.0.0.1; the admin token
 	// still authenticates the request.
-	hc, err := httpClient("", cfg.TLS.Enabled(), 0)
+	hc, err := cli.HTTPClient("", cfg.TLS.Enabled(), 0)
 	if err != nil {
 		return 0, err
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -15,7 +15,9 @@ import (
 	"time"
 )
 
-func httpClient(caFile string, insecure bool, timeout time.Duration) (*http.Client, error) {
+// HTTPClient is an HTTP client for hvro's API: no proxy, optional CA file
+// or no verification.
+func HTTPClient(caFile string, insecure bool, timeout time.Duration) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil // hvro is local to the cluster network; a proxy would not reach it
 	if caFile != "" || insecure {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -47,15 +47,16 @@ func (a *adminFlags) client() (*apiClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--token-file: %w", err)
 	}
-	hc, err := httpClient(a.caFile, a.insecure, 60*time.Second)
+	hc, err := HTTPClient(a.caFile, a.insecure, 60*time.Second)
 	if err != nil {
 		return nil, err
 	}
 	return &apiClient{base: strings.TrimRight(a.server, "/"), token: tok, http: hc}, nil
 }
 
-// adminCmd runs status, pair, reconcile, pause, resume, failover and ops.
-func adminCmd(name string, args []string, env func(string) string, stdout, stderr io.Writer) int {
+// Admin runs the operator commands status, pair, reconcile, pause, resume,
+// failover and ops against a running hvro.
+func Admin(name string, args []string, env func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hvro "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var af adminFlags

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -36,9 +36,9 @@ type hookAnswer struct {
 	} `json:"error"`
 }
 
-// hookCmd is what an ECX start.bat or stop.bat runs. It prints one line
-// for the ECX log and exits with a code ECX can act on.
-func hookCmd(args []string, env func(string) string, stdout, stderr io.Writer) int {
+// Hook is hvro hook: what an ECX start.bat or stop.bat runs. It prints one
+// line for the ECX log and returns the exit code ECX acts on.
+func Hook(args []string, env func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hvro hook", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	u := fs.String("url", "", "hvro's API, e.g. https://hvro.corp.example:8443")
@@ -90,7 +90,7 @@ func hookCmd(args []string, env func(string) string, stdout, stderr io.Writer) i
 	if *server == "" {
 		return fail("cannot tell this server's name: pass --server")
 	}
-	client, err := httpClient(*caFile, *insecure, *wait+30*time.Second)
+	client, err := HTTPClient(*caFile, *insecure, *wait+30*time.Second)
 	if err != nil {
 		return fail("%v", err)
 	}
