@@ -189,25 +189,13 @@ func (c *Controller) Failover(name string, planned bool) (uint64, <-chan PassRes
 	if planned {
 		kind = "failover-planned"
 	}
-	var id uint64
-	err := c.cfg.Store.Update(func(tx store.Tx) error {
-		var err error
-		if id, err = tx.NextOperationID(); err != nil {
-			return err
-		}
-		if err := tx.PutOperation(store.Operation{ID: id, Pair: name, Kind: kind, Trigger: "operator", Generation: gen, State: store.OpRunning, Started: c.cfg.Now()}); err != nil {
-			return err
-		}
-		p, err := tx.Pair(name)
-		if err != nil {
-			return err
-		}
-		p.LastOpID = id
-		return tx.PutPair(p)
-	})
+	// The plan is made when the operation runs; journal it now so the
+	// operator gets an id to follow.
+	op, err := c.journalPlan(name, kind, "operator", gen, nil)
 	if err != nil {
 		return 0, nil, fmt.Errorf("journal failover of %s: %w", name, err)
 	}
+	id := op.ID
 	done := make(chan PassResult, 1)
 	c.mu.Lock()
 	if ps.failover != nil || ps.failoverActive {

@@ -162,15 +162,8 @@ const maxSecretFile = 64 << 10
 // stat reports why name cannot be used, naming the file; ok is false then.
 func (l *loader) stat(k *checker, path, name string) (fs.FileInfo, bool) {
 	fi, err := l.files.Stat(name)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		k.add(path, "file %s does not exist", quote(name))
-		return nil, false
-	case errors.Is(err, fs.ErrPermission):
-		k.add(path, "cannot read %s: permission denied (check the account hvro runs as)", quote(name))
-		return nil, false
-	case err != nil:
-		k.add(path, "cannot read %s: %v", quote(name), err)
+	if err != nil {
+		fileProblem(k, path, name, err)
 		return nil, false
 	}
 	return fi, true
@@ -186,15 +179,24 @@ func (l *loader) read(k *checker, path, name string) ([]byte, bool) {
 		return nil, false
 	}
 	data, err := l.files.ReadFile(name)
-	switch {
-	case errors.Is(err, fs.ErrPermission):
-		k.add(path, "cannot read %s: permission denied (check the account hvro runs as)", quote(name))
-		return nil, false
-	case err != nil:
-		k.add(path, "cannot read %s: %v", quote(name), err)
+	if err != nil {
+		fileProblem(k, path, name, err)
 		return nil, false
 	}
 	return data, true
+}
+
+// fileProblem records why a file could not be used, in the words an
+// operator acts on.
+func fileProblem(k *checker, path, name string, err error) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		k.add(path, "file %s does not exist", quote(name))
+	case errors.Is(err, fs.ErrPermission):
+		k.add(path, "cannot read %s: permission denied (check the account hvro runs as)", quote(name))
+	default:
+		k.add(path, "cannot read %s: %v", quote(name), err)
+	}
 }
 
 // private checks that only the owner may touch a file holding a secret.
