@@ -72,6 +72,7 @@ type Controller struct {
 
 	mu       sync.Mutex
 	pairs    map[string]*pairState
+	byGroup  map[GroupKey][]string // the pairs that use a group, sorted; rebuilt with pairs
 	groups   map[GroupKey]GroupState
 	clusters Clusters
 	stopping bool
@@ -228,6 +229,18 @@ func (c *Controller) SetPairs(specs []PairSpec, clusters Clusters) error {
 		}
 	}
 	c.pairs, c.clusters = loaded, clusters
+	// Every poll of every group looks its pairs up: keep that independent
+	// of how many pairs there are.
+	c.byGroup = map[GroupKey][]string{}
+	for name, ps := range loaded {
+		for _, sd := range ps.spec.Sides {
+			k := GroupKey{sd.Cluster, sd.Group}
+			c.byGroup[k] = append(c.byGroup[k], name)
+		}
+	}
+	for _, names := range c.byGroup {
+		sort.Strings(names)
+	}
 	c.mu.Unlock()
 	for name := range loaded {
 		c.queue.Add(name)
@@ -390,22 +403,16 @@ func (c *Controller) observe(key GroupKey, o Observation) (map[string]uint64, er
 	}
 	changed := !sameObservation(prev.Effective(), next.Effective()) || o.Source == "hook"
 	c.groups[key] = next
-	var names []string
-	for name, ps := range c.pairs {
-		if ps.usesGroup(key) {
-			names = append(names, name)
-		}
-	}
-	c.mu.Unlock()
+	names := c.byGroup[key]
 	gens := map[string]uint64{}
 	if !changed {
-		c.mu.Lock()
 		for _, n := range names {
 			gens[n] = c.pairs[n].gen
 		}
 		c.mu.Unlock()
 		return gens, nil
 	}
+	c.mu.Unlock()
 	eff := next.Effective()
 	rec := store.Observation{Cluster: key.Cluster, Group: key.Group, Status: eff.Status, Owner: eff.Owner, Source: eff.Source,
 		Endpoint: eff.Endpoint, Err: eff.Err, At: eff.At}
@@ -452,15 +459,6 @@ func (c *Controller) observe(key GroupKey, o Observation) (map[string]uint64, er
 func sameObservation(a, b Observation) bool {
 	return a.Status == b.Status && a.Err == b.Err && a.Source == b.Source && a.Phase == b.Phase &&
 		(a.Owner == b.Owner || sameHost(a.Owner, b.Owner))
-}
-
-func (ps *pairState) usesGroup(k GroupKey) bool {
-	for _, s := range ps.spec.Sides {
-		if s.Cluster == k.Cluster && s.Group == k.Group {
-			return true
-		}
-	}
-	return false
 }
 
 // Groups returns the latest observation of every group (for /v1/clusters).

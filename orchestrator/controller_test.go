@@ -113,7 +113,7 @@ func (w *fakeWorld) ran() string {
 }
 
 type harness struct {
-	t  *testing.T
+	t  testing.TB
 	c  *Controller
 	st *store.Store
 	w  *fakeWorld
@@ -122,7 +122,7 @@ type harness struct {
 // newHarness starts a controller over the fake world; both groups are
 // observed Online on node1 and node3 before the workers start, so the first
 // pass sees a settled estate.
-func newHarness(t *testing.T, w *fakeWorld, tweak func(*Config)) *harness {
+func newHarness(t testing.TB, w *fakeWorld, tweak func(*Config)) *harness {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "hvro.db"), store.Options{})
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -56,14 +55,8 @@ func (c *Controller) Hook(ctx context.Context, h HookRequest, wait time.Duration
 		return HookResult{}, ErrStopping
 	}
 	host, known := c.clusters.host(h.Cluster, h.Server)
-	var names []string
-	for n, ps := range c.pairs {
-		if ps.usesGroup(key) {
-			names = append(names, n)
-		}
-	}
+	names := c.byGroup[key]
 	c.mu.Unlock()
-	sort.Strings(names)
 	if len(names) == 0 {
 		return HookResult{}, fmt.Errorf("%w: %s", ErrUnknownGroup, key)
 	}
