@@ -26,6 +26,7 @@ service
   check-config --config F               validate a configuration (--print-defaults shows the defaults)
   backup --config F --out FILE          consistent copy of the store, online or offline
   version                               version, commit, Go version
+  service install|uninstall|run --config F [--name hvro]   Windows service (Linux: deploy/systemd)
 
 ECX scripts
   hook --url URL --cluster C --group G --phase start|stop --token-file F [--wait 5m] [--strict]
@@ -62,6 +63,8 @@ func realMain(args []string, env func(string) string, stdout, stderr io.Writer) 
 		return checkConfigCmd(rest, stdout, stderr)
 	case "backup":
 		return backupCmd(rest, stdout, stderr)
+	case "service":
+		return serviceCmd(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
