@@ -35,6 +35,7 @@ type demo struct {
 	svc     *service.Service
 	url     string
 	admin   string
+	dir     string // the demo's scratch folder, removed on exit
 	client  *http.Client
 	started time.Time
 	step    int
@@ -60,7 +61,19 @@ func demoCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "\nEvery step converged, in %s. Nothing ran twice (I1), the VMs ran only where ECX put the primary group's disk (I2).\n", time.Since(d.started).Round(100*time.Millisecond))
 	if *keep {
-		fmt.Fprintf(stdout, "\nStill running: hvro %s (admin token %s), lab control %s. Ctrl-C stops.\n", d.url, d.admin, d.lab.Addrs().Control)
+		tokenFile := filepath.Join(d.dir, "admin.token")
+		if err := os.WriteFile(tokenFile, []byte(d.admin), 0o600); err != nil {
+			fmt.Fprintf(stderr, "hvlab demo: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "\nStill running until Ctrl-C. Try, in another terminal:\n"+
+			"  export HVRO_SERVER=%s HVRO_TOKEN_FILE=%s\n"+
+			"  go run ./cmd/hvro status\n"+
+			"  go run ./cmd/hvro pair show vm1\n"+
+			"  go run ./cmd/hvro failover vm2 --mode planned --wait 1m\n"+
+			"  curl -s -X POST %s/sim/ecx/cluster1/groups/failover1/move -d '{\"target\":\"node1\"}'\n"+
+			"  curl -s %s/metrics | grep ^hvro_pair\n",
+			d.url, tokenFile, d.lab.Addrs().Control, d.url)
 		waitInterrupt()
 	}
 	return 0
@@ -82,7 +95,7 @@ func startDemo(out io.Writer) (*demo, func(), error) {
 	if err != nil {
 		return nil, cleanup, fmt.Errorf("find this program for the ECX scripts: %w", err)
 	}
-	d := &demo{out: out, admin: "demo-admin-token-0123456789", client: &http.Client{Timeout: 30 * time.Second}, started: time.Now(), steps: 6}
+	d := &demo{out: out, admin: "demo-admin-token-0123456789", dir: dir, client: &http.Client{Timeout: 30 * time.Second}, started: time.Now(), steps: 6}
 	hookTokens := map[string]string{"cluster1": "demo-hook-token-cluster1-01", "cluster2": "demo-hook-token-cluster2-02"}
 	tokenFiles := map[string]string{}
 	for c, tok := range hookTokens {
