@@ -376,6 +376,39 @@ func TestStartHookWaitsForThePass(t *testing.T) {
 	}
 }
 
+func TestHookRefusesBadRequests(t *testing.T) {
+	h := newHarness(t, newFakeWorld(), nil)
+	h.waitPhase("Converged")
+	gen := h.pair().Generation
+	ok := HookRequest{Cluster: "cluster1", Group: "failover1", Server: "node1", Phase: "start", Event: "START", Factor: "GROUPMOVE"}
+	for _, tc := range []struct {
+		name    string
+		tweak   func(*HookRequest)
+		want    error
+		message string
+	}{
+		{"phase", func(r *HookRequest) { r.Phase = "restart" }, ErrInvalidHook, `phase "restart": want start or stop`},
+		{"no server", func(r *HookRequest) { r.Server = "" }, ErrInvalidHook, "cluster, group and server are required"},
+		{"long event", func(r *HookRequest) { r.Event = strings.Repeat("E", 257) }, ErrInvalidHook, "event is 257 bytes long; at most 256"},
+		{"control character", func(r *HookRequest) { r.Factor = "GROUP\nMOVE" }, ErrInvalidHook, "factor contains the control character U+000A"},
+		{"bad UTF-8", func(r *HookRequest) { r.Disk = "T\xff" }, ErrInvalidHook, "disk is not valid UTF-8"},
+		{"unknown group", func(r *HookRequest) { r.Group = "failover9" }, ErrUnknownGroup, "cluster1/failover9"},
+		{"other cluster's server", func(r *HookRequest) { r.Server = "node3" }, ErrUnknownServer, `"node3" in cluster1`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := ok
+			tc.tweak(&r)
+			_, err := h.c.Hook(context.Background(), r, 0)
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.message) {
+				t.Fatalf("Hook(%+v) = %v, want %v containing %q", r, err, tc.want, tc.message)
+			}
+		})
+	}
+	if got := h.pair().Generation; got != gen {
+		t.Fatalf("refused hooks changed the generation %d -> %d", gen, got)
+	}
+}
+
 func TestFailoverSwitchesRole(t *testing.T) {
 	w := newFakeWorld()
 	h := newHarness(t, w, nil)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hvro/hvro/store"
 )
@@ -47,6 +49,12 @@ func (c *Controller) Hook(ctx context.Context, h HookRequest, wait time.Duration
 	}
 	if h.Cluster == "" || h.Group == "" || h.Server == "" {
 		return HookResult{}, fmt.Errorf("%w: cluster, group and server are required", ErrInvalidHook)
+	}
+	for _, f := range []struct{ name, v string }{{"cluster", h.Cluster}, {"group", h.Group}, {"server", h.Server},
+		{"event", h.Event}, {"factor", h.Factor}, {"disk", h.Disk}} {
+		if err := checkHookField(f.name, f.v); err != nil {
+			return HookResult{}, err
+		}
 	}
 	key := GroupKey{h.Cluster, h.Group}
 	c.mu.Lock()
@@ -128,6 +136,27 @@ func (c *Controller) Hook(ctx context.Context, h HookRequest, wait time.Duration
 	}
 	res.Message = strings.Join(msgs, "; ")
 	return res, nil
+}
+
+// maxHookField bounds each hook field: ECX names and CLP_* values are short,
+// and whatever a hook carries ends up in the store, the journal and logs.
+const maxHookField = 256
+
+// checkHookField refuses values that no ECX script sends: they would only
+// pollute the journal and the logs.
+func checkHookField(name, v string) error {
+	if len(v) > maxHookField {
+		return fmt.Errorf("%w: %s is %d bytes long; at most %d", ErrInvalidHook, name, len(v), maxHookField)
+	}
+	if !utf8.ValidString(v) {
+		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalidHook, name)
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: %s contains the control character %U", ErrInvalidHook, name, r)
+		}
+	}
+	return nil
 }
 
 // hookOutcome maps a pass result to what the script should tell ECX.
