@@ -21,32 +21,28 @@ var PairStates = []string{"Pending", "Waiting", "Converging", "Converged", "Degr
 type Metrics struct {
 	reg *prometheus.Registry
 
-	pairState       *prometheus.GaugeVec
-	pairHealth      *prometheus.GaugeVec
-	lastConverged   *prometheus.GaugeVec
-	operations      *prometheus.CounterVec
-	operationTime   *prometheus.HistogramVec
-	stepTime        *prometheus.HistogramVec
-	winrmRequests   *prometheus.CounterVec
-	winrmTime       *prometheus.HistogramVec
-	ecxRequests     *prometheus.CounterVec
-	groupOwner      *prometheus.GaugeVec
-	queueDepth      prometheus.Gauge
-	hookRequests    *prometheus.CounterVec
-	buildInfo       *prometheus.GaugeVec
-	mu              sync.Mutex
-	owners          map[[2]string]string // cluster/group -> server currently exported
-	pairPhase       map[string]string
-	convergedByPair map[string]time.Time
+	pairState     *prometheus.GaugeVec
+	pairHealth    *prometheus.GaugeVec
+	lastConverged *prometheus.GaugeVec
+	operations    *prometheus.CounterVec
+	operationTime *prometheus.HistogramVec
+	stepTime      *prometheus.HistogramVec
+	winrmRequests *prometheus.CounterVec
+	winrmTime     *prometheus.HistogramVec
+	ecxRequests   *prometheus.CounterVec
+	groupOwner    *prometheus.GaugeVec
+	queueDepth    prometheus.Gauge
+	hookRequests  *prometheus.CounterVec
+	buildInfo     *prometheus.GaugeVec
+	mu            sync.Mutex
+	owners        map[[2]string]string // cluster/group -> server currently exported
 }
 
 // New creates the metrics and registers them with Go and process collectors.
 func New(version string) *Metrics {
 	m := &Metrics{
-		reg:             prometheus.NewRegistry(),
-		owners:          map[[2]string]string{},
-		pairPhase:       map[string]string{},
-		convergedByPair: map[string]time.Time{},
+		reg:    prometheus.NewRegistry(),
+		owners: map[[2]string]string{},
 		pairState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hvro_pair_state",
 			Help: "1 for the pair's current state (Pending, Waiting, Converging, Converged, Degraded, Paused), 0 for the others."}, []string{"pair", "state"}),
 		pairHealth: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hvro_pair_replication_health",
@@ -113,7 +109,6 @@ func (m *Metrics) Pair(name, phase, health string, convergedAt time.Time) {
 		}
 		m.pairState.WithLabelValues(name, s).Set(v)
 	}
-	m.pairPhase[name] = phase
 	m.pairHealth.WithLabelValues(name).Set(healthValue[health])
 	if !convergedAt.IsZero() {
 		m.lastConverged.WithLabelValues(name).Set(float64(convergedAt.UnixNano()) / 1e9)
@@ -129,7 +124,6 @@ func (m *Metrics) ForgetPair(name string) {
 	}
 	m.pairHealth.DeleteLabelValues(name)
 	m.lastConverged.DeleteLabelValues(name)
-	delete(m.pairPhase, name)
 }
 
 // QueueDepth sets the queue depth.
