@@ -24,6 +24,7 @@ func hvroCLI(t *testing.T, env []string, args ...string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	declareSources()
 	cmd := exec.CommandContext(ctx, hvroBin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
