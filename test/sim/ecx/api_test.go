@@ -66,6 +66,9 @@ func TestAPIReads(t *testing.T) {
 			}
 		}},
 		{"/api/v1/groups?select=name", "groups", func(t *testing.T, d any) {
+			if len(d.([]any)) != 2 {
+				t.Errorf("select=name gave %d groups, want 2: %v", len(d.([]any)), d)
+			}
 			for _, g := range d.([]any) {
 				if len(g.(map[string]any)) != 1 {
 					t.Errorf("select=name gave %v", g)
@@ -204,7 +207,7 @@ func TestAPIMoveIsAsynchronous(t *testing.T) {
 	if code != 200 || resultCode(t, m) != 0 || m["result"].(map[string]any)["message"] != "" {
 		t.Fatalf("POST move: HTTP %d %v", code, m)
 	}
-	if k := <-step; k != "disk_offline" {
+	if k := recv(t, step, "first transition"); k != "disk_offline" {
 		t.Fatalf("first transition %q", k)
 	}
 	if st, cur := h.group("failover1"); st != StatusOfflinePending || cur != "node1" {
@@ -215,7 +218,7 @@ func TestAPIMoveIsAsynchronous(t *testing.T) {
 		t.Fatalf("second operation: HTTP %d %v, want 200 code %d", code, m, CodeBusy)
 	}
 	proceed <- struct{}{}
-	if k := <-step; k != "disk_online" {
+	if k := recv(t, step, "second transition"); k != "disk_online" {
 		t.Fatalf("second transition %q", k)
 	}
 	if st, cur := h.group("failover1"); st != StatusOnlinePending || cur != "node2" {

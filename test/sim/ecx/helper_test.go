@@ -80,14 +80,24 @@ func appendEvent(file string, e event) {
 
 func readEvents(t *testing.T, file string) []event {
 	t.Helper()
+	out, err := loadEvents(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// loadEvents is readEvents for goroutines other than the test's, where
+// t.Fatal must not be called.
+func loadEvents(file string) ([]event, error) {
 	recordMu.Lock()
 	defer recordMu.Unlock()
 	f, err := os.Open(file)
 	if os.IsNotExist(err) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	defer f.Close()
 	var out []event
@@ -95,11 +105,24 @@ func readEvents(t *testing.T, file string) []event {
 	for sc.Scan() {
 		var e event
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("record line %q: %v", sc.Text(), err)
+			return nil, fmt.Errorf("record line %q: %w", sc.Text(), err)
 		}
 		out = append(out, e)
 	}
-	return out
+	return out, sc.Err()
+}
+
+// recv receives from ch or fails the test after 10s, so a regression
+// cannot hang the run until go test's own timeout.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no %s within 10s", what)
+		panic("unreachable")
+	}
 }
 
 // recorder is an Observer writing to the same file as the scripts, so the

@@ -3,6 +3,9 @@ package ecx
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -281,9 +284,14 @@ func TestOperationsOnDifferentGroupsRunConcurrently(t *testing.T) {
 		{Name: "g1", Owner: "node1", Disk: "T1", Scripts: Scripts{Start: []string{}}},
 		{Name: "g2", Owner: "node1", Disk: "T2", Scripts: Scripts{Start: []string{}}},
 	})
+	gateErr := make(chan error, 1)
 	h.rec.gate = func(kind, server string) {
 		if kind == "disk_offline" {
-			if ev := readEvents(t, h.record); ev[len(ev)-1].Group == "g1" {
+			ev, err := loadEvents(h.record)
+			switch {
+			case err != nil || len(ev) == 0:
+				gateErr <- fmt.Errorf("events at disk_offline: %v (%d read)", err, len(ev))
+			case ev[len(ev)-1].Group == "g1":
 				<-release
 			}
 		}
@@ -298,8 +306,13 @@ func TestOperationsOnDifferentGroupsRunConcurrently(t *testing.T) {
 		t.Fatalf("second operation on busy g1: %v, want ErrRefused", err)
 	}
 	close(release)
-	if err := <-g1; err != nil {
+	if err := recv(t, g1, "end of g1's move"); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case err := <-gateErr:
+		t.Fatal(err)
+	default:
 	}
 }
 
@@ -313,11 +326,10 @@ func TestDefaultScriptDirIsRemovedOnClose(t *testing.T) {
 	if !strings.Contains(filepath.Base(dir), "ecx-c1-g-") || ev[0].Dir != dir {
 		t.Fatalf("script dir %q, cwd %q", dir, ev[0].Dir)
 	}
-	h.c.Close()
-	if _, err := filepath.Glob(dir); err != nil {
+	if err := h.c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if m, _ := filepath.Glob(dir); len(m) != 0 {
-		t.Fatalf("%s still exists after Close", dir)
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("%s after Close: %v, want it gone", dir, err)
 	}
 }

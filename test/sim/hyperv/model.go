@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hvro/hvro/test/sim/hyperv/ps"
 )
 
 // The model follows STATES.md. Its central choice: a VM's configuration,
@@ -127,6 +129,7 @@ type Host struct {
 	regs      map[string]*Registration // by lower-case VM id
 	local     map[string]*VMConfig     // host-local configuration files by lower-case path
 	world     *World
+	cmds      *ps.CommandTable // the cmdlets as this host runs them; fixed at AddHost
 }
 
 // Disk is a shared disk: online on at most one host at a time.
@@ -261,6 +264,7 @@ func (w *World) AddHost(name string, rs *ReplicationServer) (*Host, error) {
 	if rs != nil {
 		h.repServer = *rs
 	}
+	h.cmds = h.commandTable()
 	w.hosts[key] = h
 	w.order = append(w.order, key)
 	return h, nil

@@ -9,16 +9,10 @@ import (
 	"github.com/hvro/hvro/test/sim/hyperv/ps"
 )
 
-var tables sync.Map // *Host -> *ps.CommandTable
-
 // RunPowerShell runs a script on the host as powershell.exe does. encoded
 // says the script came through -EncodedCommand, which makes powershell.exe
 // write its error stream as CLIXML on a redirected stderr.
 func (h *Host) RunPowerShell(ctx context.Context, script string, encoded bool) ps.Result {
-	t, ok := tables.Load(h)
-	if !ok {
-		t, _ = tables.LoadOrStore(h, h.commandTable())
-	}
 	w := h.world
 	w.mu.Lock()
 	progress := w.progressNoise
@@ -31,7 +25,7 @@ func (h *Host) RunPowerShell(ctx context.Context, script string, encoded bool) p
 		"PROCESSOR_ARCHITECTURE": "AMD64",
 	}
 	return ps.Run(ctx, script, ps.Options{
-		Commands: t.(*ps.CommandTable),
+		Commands: h.cmds,
 		Env:      env,
 		CLIXML:   encoded,
 		Progress: progress && encoded,
@@ -72,7 +66,6 @@ type commandLog struct {
 	mu   sync.Mutex
 	max  int
 	recs []CommandRecord
-	seq  int
 }
 
 func newCommandLog(max int) *commandLog { return &commandLog{max: max} }
@@ -83,7 +76,9 @@ func (w *World) Record(r CommandRecord) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.recs = append(l.recs, r)
-	if len(l.recs) > l.max {
+	// Trim only when twice over the cap, so a full log costs one copy per
+	// max records, not one per record.
+	if len(l.recs) >= 2*l.max {
 		l.recs = append([]CommandRecord(nil), l.recs[len(l.recs)-l.max:]...)
 	}
 }
@@ -93,5 +88,9 @@ func (w *World) Log() []CommandRecord {
 	l := w.log
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]CommandRecord(nil), l.recs...)
+	recs := l.recs
+	if len(recs) > l.max {
+		recs = recs[len(recs)-l.max:]
+	}
+	return append([]CommandRecord(nil), recs...)
 }

@@ -3,7 +3,6 @@ package lab
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hvro/hvro/test/sim/hyperv"
+	"github.com/hvro/hvro/test/sim/hyperv/wsman"
 	"github.com/hvro/hvro/test/sim/mzwinrm"
 	"github.com/hvro/hvro/test/sim/pywinrm"
 )
@@ -202,9 +202,11 @@ func TestCmdletsOverWinRM(t *testing.T) {
 		func(l *Lab) runner { return mzRunner{l} },
 		func(l *Lab) runner { return pyRunner{l} },
 	} {
-		l := startLab(t, testTopology(t))
-		r := mk(l)
-		t.Run(r.name(), func(t *testing.T) {
+		t.Run(mk(nil).name(), func(t *testing.T) {
+			// One lab per client, started here so it does not tick while
+			// the other client's scenario runs.
+			l := startLab(t, testTopology(t))
+			r := mk(l)
 			scenario(t, l, r)
 			var scripts strings.Builder
 			for _, rec := range l.World.Log() {
@@ -415,7 +417,7 @@ func TestPowerShellErrorsOverWinRM(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	res, err := pywinrm.Run(ctx, pywinrm.Spec{Kind: "protocol", URL: l.Addrs().WinRM["node2"], User: labUser, Password: labPass,
-		Command: "powershell -NoProfile -NonInteractive -encodedcommand " + encodePS(`Start-VM -Name vm1`)})
+		Command: "powershell -NoProfile -NonInteractive -encodedcommand " + wsman.EncodeCommand(`Start-VM -Name vm1`)})
 	if err != nil || res.Error != "" {
 		t.Fatalf("%+v %v", res, err)
 	}
@@ -423,14 +425,6 @@ func TestPowerShellErrorsOverWinRM(t *testing.T) {
 		!strings.Contains(res.Stderr, `Start-VM : Hyper-V was unable to find a virtual machine with name "vm1".`) {
 		t.Fatalf("exit %d stderr %q", res.Code, res.Stderr)
 	}
-}
-
-func encodePS(script string) string {
-	var b []byte
-	for _, r := range script {
-		b = append(b, byte(r), byte(r>>8))
-	}
-	return base64.StdEncoding.EncodeToString(b)
 }
 
 func TestControlAPI(t *testing.T) {

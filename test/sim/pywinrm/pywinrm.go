@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -53,14 +54,17 @@ type Result struct {
 	Opened  int    `json:"opened"`
 }
 
-// Available reports whether python3-winrm imports under Python.
-func Available() error {
+// Available reports whether python3-winrm imports under Python. The answer
+// is looked up once per process: it does not change while tests run.
+func Available() error { return available() }
+
+var available = sync.OnceValue(func() error {
 	out, err := exec.Command(Python, "-c", "import winrm").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("python3-winrm is not importable under %s (apt-get install -y python3-winrm; .ci/run does): %v: %s", Python, err, strings.TrimSpace(string(out)))
 	}
 	return nil
-}
+})
 
 // Require fails the test when the client is missing: a protocol test that
 // silently skips would pass without testing anything. HVRO_SKIP_PYWINRM=1

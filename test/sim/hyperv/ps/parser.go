@@ -207,14 +207,6 @@ func (p *parser) redirection() {
 	p.fail(start, start+1, "EmulatorUnsupportedRedirection", "Redirection operators are not supported by the Hyper-V emulator (see POWERSHELL.md); use | Out-Null or $null = ... instead.")
 }
 
-func (p *parser) keywordAhead(kw string) bool {
-	w := p.word()
-	if !strings.EqualFold(w, kw) {
-		return false
-	}
-	return true
-}
-
 func (p *parser) statement() Stmt {
 	p.enter()
 	defer p.leave()

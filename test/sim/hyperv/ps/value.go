@@ -3,7 +3,6 @@ package ps
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -516,14 +515,4 @@ func member(v Value, name string) (Value, bool) {
 func dateTicks(t time.Time) int64 {
 	const unixEpochTicks = 621355968000000000
 	return unixEpochTicks + t.UnixNano()/100
-}
-
-// sortedKeys is used where a deterministic order over a Go map is needed.
-func sortedKeys[M ~map[string]V, V any](m M) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -3,9 +3,8 @@ package wsman_test
 import (
 	"testing"
 
-	"github.com/masterzen/winrm"
-
 	"github.com/hvro/hvro/test/sim/hyperv/wsman"
+	"github.com/hvro/hvro/test/sim/mzwinrm"
 )
 
 // BenchmarkMasterzenRunPS measures one full masterzen command cycle over
@@ -19,8 +18,7 @@ func BenchmarkMasterzenRunPS(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer h.Stop()
-	host, port := splitAddr(b, h.HTTPAddr())
-	c, err := winrm.NewClientWithParameters(&winrm.Endpoint{Host: host, Port: port}, testUser, testPassword, winrm.NewParameters("PT10S", "en-US", 153600))
+	c, err := mzwinrm.Client(h.HTTPAddr(), mzwinrm.Options{User: testUser, Password: testPassword, OperationTimeout: "PT10S", Unchecked: true})
 	if err != nil {
 		b.Fatal(err)
 	}

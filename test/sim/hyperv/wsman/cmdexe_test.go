@@ -6,17 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"unicode/utf16"
 )
-
-func encodeUTF16(s string) string {
-	u := utf16.Encode([]rune(s))
-	b := make([]byte, 2*len(u))
-	for i, c := range u {
-		b[2*i], b[2*i+1] = byte(c), byte(c>>8)
-	}
-	return base64.StdEncoding.EncodeToString(b)
-}
 
 // testEnv is a host whose PowerShell echoes the script it got.
 func testEnv(stdin string) *cmdEnv {
@@ -35,7 +25,7 @@ func TestCmdExe(t *testing.T) {
 	notRecognized := func(name string) string {
 		return "'" + name + "' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n"
 	}
-	b64 := encodeUTF16("Get-VM | ConvertTo-Json -Compress")
+	b64 := EncodeCommand("Get-VM | ConvertTo-Json -Compress")
 	badPS := psBadCommandValue + "\r\n"
 	tests := []struct {
 		name, line     string
@@ -124,9 +114,9 @@ func TestPowerShellArgs(t *testing.T) {
 		err       string
 		help      bool
 	}{
-		{name: "encoded", args: []string{"-EncodedCommand", encodeUTF16("x")}, script: "x"},
-		{name: "abbreviations", args: []string{"-nop", "-noni", "-ep", "bypass", "-o", "text", "-e", encodeUTF16("x")}, script: "x"},
-		{name: "ec and slash switches", args: []string{"/NoProfile", "-ec", encodeUTF16("x")}, script: "x"},
+		{name: "encoded", args: []string{"-EncodedCommand", EncodeCommand("x")}, script: "x"},
+		{name: "abbreviations", args: []string{"-nop", "-noni", "-ep", "bypass", "-o", "text", "-e", EncodeCommand("x")}, script: "x"},
+		{name: "ec and slash switches", args: []string{"/NoProfile", "-ec", EncodeCommand("x")}, script: "x"},
 		{name: "en dash", args: []string{"\u2013Command", "Get-VM"}, script: "Get-VM"},
 		{name: "command joins the rest", args: []string{"-Command", "Get-VM", "-Name", "vm1"}, script: "Get-VM -Name vm1"},
 		{name: "c abbreviation", args: []string{"-c", "exit 3"}, script: "exit 3"},
@@ -140,8 +130,8 @@ func TestPowerShellArgs(t *testing.T) {
 		{name: "missing command", args: []string{"-Command"}, err: psMissingCommand, help: true},
 		{name: "missing encoded", args: []string{"-EncodedCommand"}, err: psMissingCommand, help: true},
 		{name: "bad base64", args: []string{"-EncodedCommand", "abc"}, err: psBadCommandValue, help: true},
-		{name: "two commands", args: []string{"-EncodedCommand", encodeUTF16("x"), "-Command", "y"}, script: "x", err: psCommandAlreadySet, help: true},
-		{name: "encoded then text", args: []string{"-EncodedCommand", encodeUTF16("x"), "y"}, script: "x", err: psCommandAlreadySet, help: true},
+		{name: "two commands", args: []string{"-EncodedCommand", EncodeCommand("x"), "-Command", "y"}, script: "x", err: psCommandAlreadySet, help: true},
+		{name: "encoded then text", args: []string{"-EncodedCommand", EncodeCommand("x"), "y"}, script: "x", err: psCommandAlreadySet, help: true},
 		{name: "missing policy", args: []string{"-ExecutionPolicy"}, err: psMissingPolicy, help: true},
 		{name: "bad output format", args: []string{"-OutputFormat", "json", "-c", "x"}, err: "Cannot process the command because \"json\" is not a valid value for -OutputFormat. Valid formats are:\r\nText\r\nXML\r\nNone\r\n", help: true},
 		{name: "file without ps1", args: []string{"-File", "x.txt"}, err: "Processing -File 'x.txt' failed because the file does not have a '.ps1' extension. Specify a valid PowerShell script file name, and then try again."},
@@ -162,9 +152,9 @@ func TestDecodeEncodedCommand(t *testing.T) {
 		name, in, want string
 		ok             bool
 	}{
-		{name: "plain", in: encodeUTF16("Get-VM"), want: "Get-VM", ok: true},
-		{name: "non-ASCII", in: encodeUTF16("Write-Host こんにちは 😀"), want: "Write-Host こんにちは 😀", ok: true},
-		{name: "whitespace ignored", in: " " + encodeUTF16("ab")[:4] + "\r\n" + encodeUTF16("ab")[4:] + "\t", want: "ab", ok: true},
+		{name: "plain", in: EncodeCommand("Get-VM"), want: "Get-VM", ok: true},
+		{name: "non-ASCII", in: EncodeCommand("Write-Host こんにちは 😀"), want: "Write-Host こんにちは 😀", ok: true},
+		{name: "whitespace ignored", in: " " + EncodeCommand("ab")[:4] + "\r\n" + EncodeCommand("ab")[4:] + "\t", want: "ab", ok: true},
 		{name: "odd byte count", in: base64.StdEncoding.EncodeToString([]byte{'a', 0, 'b'}), want: "a\uFFFD", ok: true},
 		{name: "unpaired surrogate", in: base64.StdEncoding.EncodeToString([]byte{0x3d, 0xd8, 'x', 0}), want: "\uFFFDx", ok: true},
 		{name: "UTF-8 instead of UTF-16", in: base64.StdEncoding.EncodeToString([]byte("ab")), want: "\u6261", ok: true},

@@ -2,7 +2,6 @@ package wsman_test
 
 import (
 	"context"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -125,19 +124,4 @@ func startHost(t *testing.T, hc wsman.HostConfig) *wsman.Host {
 		}
 	})
 	return h
-}
-
-func portOf(t *testing.T, addr string) (string, int) {
-	t.Helper()
-	return splitAddr(t, addr)
-}
-
-func splitAddr(t testing.TB, addr string) (string, int) {
-	t.Helper()
-	host, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, _ := strconv.Atoi(p)
-	return host, n
 }

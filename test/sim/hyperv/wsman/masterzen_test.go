@@ -18,15 +18,8 @@ import (
 // checked, SOAP faults become errors (see mzwinrm.FaultChecking).
 func mzClient(t *testing.T, addr string, https bool, cacert []byte, user, pass, opTimeout string, checked ...bool) *winrm.Client {
 	t.Helper()
-	host, port := portOf(t, addr)
-	ep := &winrm.Endpoint{Host: host, Port: port, HTTPS: https, CACert: cacert, Timeout: 20 * time.Second}
-	params := winrm.NewParameters(opTimeout, "en-US", 153600)
-	if len(checked) > 0 && checked[0] {
-		params.TransportDecorator = func() winrm.Transporter {
-			return mzwinrm.FaultChecking{Transporter: winrm.NewClientWithDial(nil)}
-		}
-	}
-	c, err := winrm.NewClientWithParameters(ep, user, pass, params)
+	c, err := mzwinrm.Client(addr, mzwinrm.Options{HTTPS: https, CACert: cacert, User: user, Password: pass,
+		OperationTimeout: opTimeout, HeaderTimeout: 20 * time.Second, Unchecked: len(checked) == 0 || !checked[0]})
 	if err != nil {
 		t.Fatal(err)
 	}

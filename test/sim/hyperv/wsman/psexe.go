@@ -192,6 +192,17 @@ func isDash(s string) bool {
 	return r == '-' || r == '\u2013' || r == '\u2014' || r == '\u2015'
 }
 
+// EncodeCommand is what a client sends after -EncodedCommand: base64 of the
+// script in UTF-16LE (surrogate pairs for characters beyond the BMP).
+func EncodeCommand(script string) string {
+	u := utf16.Encode([]rune(script))
+	b := make([]byte, 2*len(u))
+	for i, c := range u {
+		b[2*i], b[2*i+1] = byte(c), byte(c>>8)
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
 // decodeEncodedCommand reverses -EncodedCommand: base64 (whitespace
 // ignored, as .NET's Convert.FromBase64String does) of UTF-16LE. An odd
 // trailing byte and unpaired surrogates decode to U+FFFD, as

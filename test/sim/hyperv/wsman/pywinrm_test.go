@@ -2,12 +2,10 @@ package wsman_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf16"
 
 	"github.com/hvro/hvro/test/sim/hyperv/wsman"
 	"github.com/hvro/hvro/test/sim/pywinrm"
@@ -40,16 +38,6 @@ func runPy(t *testing.T, spec map[string]any) pyResult {
 	return res
 }
 
-// encodePS is what pywinrm's run_ps and masterzen do: base64 of UTF-16LE.
-func encodePS(script string) string {
-	u := utf16.Encode([]rune(script))
-	b := make([]byte, 2*len(u))
-	for i, c := range u {
-		b[2*i], b[2*i+1] = byte(c), byte(c>>8)
-	}
-	return base64.StdEncoding.EncodeToString(b)
-}
-
 func TestPywinrmCommands(t *testing.T) {
 	needPywinrm(t)
 	rec := newRecorder()
@@ -67,7 +55,7 @@ func TestPywinrmCommands(t *testing.T) {
 		{name: "run_cmd stderr and exit code", spec: map[string]any{"kind": "run_cmd", "command": "cmd.exe", "args": []string{"/c echo out && echo err>&2 && exit 1"}},
 			stdout: "out \r\n", stderr: "err \r\n", code: 1},
 		{name: "run_ps", spec: map[string]any{"kind": "run_ps", "script": "out hello from ps; exit 0"}, stdout: "hello from ps\r\n"},
-		{name: "powershell stderr through Protocol", spec: map[string]any{"kind": "protocol", "command": "powershell -encodedcommand " + encodePS("out a; err b; exit 5")},
+		{name: "powershell stderr through Protocol", spec: map[string]any{"kind": "protocol", "command": "powershell -encodedcommand " + wsman.EncodeCommand("out a; err b; exit 5")},
 			stdout: "a\r\n", stderr: "b\r\n", code: 5},
 		// powershell.exe 5.1: the error on stderr, its usage on stdout, exit
 		// code 0xFFFD0000 (unsigned as WinRM reports it).
@@ -77,7 +65,7 @@ func TestPywinrmCommands(t *testing.T) {
 			code:   4294770688},
 		{name: "wrong password", spec: map[string]any{"kind": "run_cmd", "command": "hostname", "password": "nope"}, errCls: "InvalidCredentialsError"},
 		{name: "machine-qualified local account", spec: map[string]any{"kind": "run_cmd", "command": "hostname", "user": `NODE1\admin`}, errCls: "InvalidCredentialsError"},
-		{name: "slow command beyond operation timeout", spec: map[string]any{"kind": "protocol", "command": "powershell -encodedcommand " + encodePS("sleep 2500; out late"),
+		{name: "slow command beyond operation timeout", spec: map[string]any{"kind": "protocol", "command": "powershell -encodedcommand " + wsman.EncodeCommand("sleep 2500; out late"),
 			"operation_timeout": 1, "read_timeout": 10}, stdout: "late\r\n"},
 	}
 	for _, tc := range tests {

@@ -98,11 +98,10 @@ type reply struct {
 	endStreams                          int
 }
 
-func parseReply(t *testing.T, status int, h http.Header, body []byte) reply {
-	t.Helper()
+func parseReply(status int, h http.Header, body []byte) (reply, error) {
 	r := reply{status: status, header: h, raw: string(body)}
 	if !strings.HasPrefix(h.Get("Content-Type"), "application/soap+xml") {
-		return r
+		return r, nil
 	}
 	var env struct {
 		Header struct {
@@ -143,7 +142,7 @@ func parseReply(t *testing.T, status int, h http.Header, body []byte) reply {
 		} `xml:"http://www.w3.org/2003/05/soap-envelope Body"`
 	}
 	if err := xml.Unmarshal(body, &env); err != nil {
-		t.Fatalf("response is not XML: %v\n%s", err, body)
+		return r, fmt.Errorf("response is not XML: %v\n%s", err, body)
 	}
 	r.action, r.relatesTo = env.Header.Action, env.Header.RelatesTo
 	f := env.Body.Fault
@@ -156,7 +155,7 @@ func parseReply(t *testing.T, status int, h http.Header, body []byte) reply {
 	for _, s := range rr.Streams {
 		data, err := base64.StdEncoding.DecodeString(s.Data)
 		if err != nil {
-			t.Fatalf("stream not base64: %v", err)
+			return r, fmt.Errorf("stream not base64: %v", err)
 		}
 		if s.End == "true" {
 			r.endStreams++
@@ -167,7 +166,7 @@ func parseReply(t *testing.T, status int, h http.Header, body []byte) reply {
 			r.stderr = append(r.stderr, data...)
 		}
 	}
-	return r
+	return r, nil
 }
 
 // raw is a bare HTTP client speaking to a host.
@@ -183,9 +182,19 @@ func newRaw(t *testing.T, h *wsman.Host) *raw {
 
 func (c *raw) do(method, url, contentType, body string, mod func(*http.Request)) reply {
 	c.t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	r, err := c.exchange(method, url, contentType, body, mod)
 	if err != nil {
 		c.t.Fatal(err)
+	}
+	return r
+}
+
+// exchange is do for goroutines other than the test's, which must not
+// call t.Fatal.
+func (c *raw) exchange(method, url, contentType, body string, mod func(*http.Request)) (reply, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return reply{}, err
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -198,19 +207,24 @@ func (c *raw) do(method, url, contentType, body string, mod func(*http.Request))
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		c.t.Fatal(err)
+		return reply{}, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		c.t.Fatal(err)
+		return reply{}, err
 	}
-	return parseReply(c.t, resp.StatusCode, resp.Header, data)
+	return parseReply(resp.StatusCode, resp.Header, data)
 }
 
 func (c *raw) post(m msg) reply {
 	c.t.Helper()
 	return c.do(http.MethodPost, c.url, "application/soap+xml;charset=UTF-8", m.String(), nil)
+}
+
+// tryPost is post for other goroutines: it returns the error.
+func (c *raw) tryPost(m msg) (reply, error) {
+	return c.exchange(http.MethodPost, c.url, "application/soap+xml;charset=UTF-8", m.String(), nil)
 }
 
 // ok posts and fails the test unless the answer is 200.
@@ -428,7 +442,7 @@ func TestShellLifecycle(t *testing.T) {
 		t.Fatalf("%d shells", n)
 	}
 
-	id := c.command(shell, "powershell.exe", "-EncodedCommand", encodePS("out a; err b; exit 3"))
+	id := c.command(shell, "powershell.exe", "-EncodedCommand", wsman.EncodeCommand("out a; err b; exit 3"))
 	out, errOut, last, _ := c.receiveAll(shell, id, "PT5S")
 	if string(out) != "a\r\n" || string(errOut) != "b\r\n" || last.exitCode != "3" || last.endStreams != 2 {
 		t.Fatalf("got %q %q exit %s ends %d", out, errOut, last.exitCode, last.endStreams)
@@ -473,7 +487,7 @@ func TestReceiveTimesOutThenCompletes(t *testing.T) {
 	h := startHost(t, wsman.HostConfig{Server: baseConfig(nil)})
 	c := newRaw(t, h)
 	shell := c.createShell()
-	id := c.command(shell, "powershell", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-EncodedCommand", encodePS("sleep 1500; out finally"))
+	id := c.command(shell, "powershell", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-EncodedCommand", wsman.EncodeCommand("sleep 1500; out finally"))
 	start := time.Now()
 	r := c.post(msg{action: actReceive, shellID: shell, timeout: "PT0.5S", body: receiveBody(id)})
 	if el := time.Since(start); el < 450*time.Millisecond || el > 5*time.Second {
@@ -520,19 +534,24 @@ func TestSignalsCancelRunningCommands(t *testing.T) {
 
 	// terminate while a Receive waits: the Receive gets a fault at once.
 	id = c.command(shell, "powershell", "-Command", "sleep 60000")
-	done := make(chan reply, 1)
-	go func() {
-		cc := *c
-		done <- cc.post(msg{action: actReceive, shellID: shell, timeout: "PT30S", body: receiveBody(id)})
-	}()
+	type answer struct {
+		reply
+		err error
+	}
+	done := make(chan answer, 1)
+	waitingReceive := func(id string) {
+		r, err := c.tryPost(msg{action: actReceive, shellID: shell, timeout: "PT30S", body: receiveBody(id)})
+		done <- answer{r, err}
+	}
+	go waitingReceive(id)
 	// Give the Receive a head start so it is usually waiting; the assertion
 	// holds either way (a late Receive finds the command gone).
 	time.Sleep(50 * time.Millisecond)
 	c.ok(msg{action: actSignal, shellID: shell, body: signalBody(id, "terminate")})
 	select {
 	case r := <-done:
-		if r.wsmanCode != "2150858843" {
-			t.Errorf("waiting Receive got %s %s", r.wsmanCode, r.raw)
+		if r.err != nil || r.wsmanCode != "2150858843" {
+			t.Errorf("waiting Receive got %s %s (%v)", r.wsmanCode, r.raw, r.err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("waiting Receive not answered after terminate")
@@ -540,16 +559,13 @@ func TestSignalsCancelRunningCommands(t *testing.T) {
 
 	// Deleting the shell while a Receive waits answers it with shell-not-found.
 	id = c.command(shell, "powershell", "-Command", "sleep 60000")
-	go func() {
-		cc := *c
-		done <- cc.post(msg{action: actReceive, shellID: shell, timeout: "PT30S", body: receiveBody(id)})
-	}()
+	go waitingReceive(id)
 	time.Sleep(50 * time.Millisecond) // head start, as above
 	c.ok(msg{action: actDelete, shellID: shell})
 	select {
 	case r := <-done:
-		if r.wsmanCode != "2150858843" || !strings.Contains(r.message, "shell was not found") {
-			t.Errorf("waiting Receive got %s %s", r.wsmanCode, r.message)
+		if r.err != nil || r.wsmanCode != "2150858843" || !strings.Contains(r.message, "shell was not found") {
+			t.Errorf("waiting Receive got %s %s (%v)", r.wsmanCode, r.message, r.err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("waiting Receive not answered after Delete")
