@@ -32,6 +32,8 @@ type Metrics interface {
 	Operation(kind, outcome string, d time.Duration)
 	Step(kind, outcome string, d time.Duration)
 	Pair(name, phase, health string, convergedAt time.Time)
+	// ForgetPair drops the series of a pair that is no longer managed.
+	ForgetPair(name string)
 	QueueDepth(n int)
 }
 
@@ -217,15 +219,16 @@ func (c *Controller) SetPairs(specs []PairSpec, clusters Clusters) error {
 		if old, ok := c.pairs[name]; ok {
 			// Keep the in-flight requests and waiters of a pair that stays.
 			old.spec, old.primary, old.paused = ps.spec, ps.primary, ps.paused
-			if ps.gen > old.gen {
-				old.gen = ps.gen
-			}
+			old.raiseGen(ps.gen)
 			loaded[name] = old
 		}
 	}
 	for name, old := range c.pairs {
 		if _, ok := loaded[name]; !ok {
 			c.finishWaiters(old, PassResult{Pair: name, Kind: "failed", Message: "the pair was removed from the configuration"})
+			if m := c.cfg.Metrics; m != nil {
+				m.ForgetPair(name)
+			}
 		}
 	}
 	c.pairs, c.clusters = loaded, clusters
@@ -444,7 +447,8 @@ func (c *Controller) observe(key GroupKey, o Observation) (map[string]uint64, er
 	c.mu.Lock()
 	for n, g := range gens {
 		if ps, ok := c.pairs[n]; ok {
-			ps.gen, ps.failures = g, 0
+			ps.raiseGen(g)
+			ps.failures = 0
 		}
 	}
 	c.mu.Unlock()
@@ -497,6 +501,7 @@ func (c *Controller) SetPaused(name string, paused bool) error {
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownPair, name)
 	}
+	var gen uint64
 	err := c.cfg.Store.Update(func(tx store.Tx) error {
 		p, err := tx.Pair(name)
 		if err != nil {
@@ -508,14 +513,16 @@ func (c *Controller) SetPaused(name string, paused bool) error {
 			p.Phase = "Paused"
 		}
 		p.UpdatedAt = c.cfg.Now()
-		c.mu.Lock()
-		ps.paused, ps.gen = paused, p.Generation
-		c.mu.Unlock()
+		gen = p.Generation
 		return tx.PutPair(p)
 	})
 	if err != nil {
 		return fmt.Errorf("pause %s: %w", name, err)
 	}
+	c.mu.Lock()
+	ps.paused = paused
+	ps.raiseGen(gen)
+	c.mu.Unlock()
 	c.event(name, "", map[bool]string{true: "paused", false: "resumed"}[paused], "by the operator")
 	c.queue.Add(name)
 	return nil

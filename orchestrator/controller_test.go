@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -220,13 +221,17 @@ func TestControllerConverges(t *testing.T) {
 	if len(ops) != 1 || ops[0].State != store.OpSucceeded || len(ops[0].Plan) != 4 || ops[0].Plan[3].Outcome != store.OutcomeOK {
 		t.Fatalf("journal %+v", ops)
 	}
-	// Unchanged polls neither bump the generation nor journal anything.
+	// Unchanged polls neither bump the generation nor queue a pass (the
+	// periodic resync covers drift; a poll every few seconds must not).
 	gen := p.Generation
 	for i := 0; i < 5; i++ {
 		observeBoth(h.c, "node1", "node3")
 	}
 	if h.pair().Generation != gen {
 		t.Fatal("identical observations bumped the generation")
+	}
+	if n := h.c.queue.Len(); n != 0 {
+		t.Fatalf("identical observations queued %d passes", n)
 	}
 }
 
@@ -298,8 +303,10 @@ func TestTransientRetriesThenDegraded(t *testing.T) {
 
 	// A permanent failure parks the pair Degraded until an observation changes.
 	w2 := newFakeWorld()
+	var broken atomic.Bool
+	broken.Store(true)
 	w2.beforeRun = func(host string, s Step) error {
-		if s.Kind == StepStartVM {
+		if s.Kind == StepStartVM && broken.Load() {
 			return errors.New("Hyper-V was unable to find a virtual machine with name \"vm1\"")
 		}
 		return nil
@@ -309,13 +316,18 @@ func TestTransientRetriesThenDegraded(t *testing.T) {
 	if p.Degraded == nil || p.Degraded.Reason != "step_failed" || !strings.Contains(p.Degraded.Error, "unable to find a virtual machine") {
 		t.Fatalf("degraded %+v", p.Degraded)
 	}
+	// The admin repairs the host; nothing retries until ECX reports a
+	// change. Observe stores it synchronously and clears Degraded; a pass
+	// after it can only find the replica side unsettled, never the old
+	// step failure.
+	broken.Store(false)
 	h2.c.Observe(g2, Observation{Status: "Online Pending", Owner: "node4", Source: "poll", At: time.Now()})
-	deadline := time.Now().Add(2 * time.Second)
-	for h2.pair().Degraded != nil && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	q := h2.pair()
+	if q.Generation != p.Generation+1 {
+		t.Fatalf("generation %d after the observation, want %d", q.Generation, p.Generation+1)
 	}
-	if h2.pair().Degraded != nil && h2.pair().Degraded.Reason == "step_failed" && h2.pair().Generation == p.Generation {
-		t.Fatalf("a new observation did not clear Degraded")
+	if q.Degraded != nil && q.Degraded.Reason == "step_failed" {
+		t.Fatalf("a new observation did not clear Degraded: %+v", q.Degraded)
 	}
 }
 
@@ -603,5 +615,116 @@ func TestRestartWaitsForOrphanedCommand(t *testing.T) {
 	}
 	if time.Since(started) < 400*time.Millisecond {
 		t.Fatalf("acted after %v, before the 400ms hold", time.Since(started))
+	}
+}
+
+// TestHoldKeepsQueuedRequests: a stop hook and a failover that arrive while
+// a pair is held after a restart wait for the hold and then run; they are
+// not dropped (a dropped evacuation would let the disk leave with
+// replication still set up).
+func TestHoldKeepsQueuedRequests(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "hvro.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	started := time.Now()
+	err = st.Update(func(tx store.Tx) error {
+		if err := tx.PutPair(store.Pair{Name: "vm1", PrimaryCluster: "cluster1"}); err != nil {
+			return err
+		}
+		id, _ := tx.NextOperationID()
+		return tx.PutOperation(store.Operation{ID: id, Pair: "vm1", Kind: "reconcile", State: store.OpRunning, Started: started,
+			Plan: []store.Step{{Index: 0, Kind: "enable_replica", Host: "node3", Outcome: store.OutcomeRunning, Started: started}}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newFakeWorld()
+	w.views["node1"] = HostView{VM: vm("Running"), Rep: rep("Primary", "Replicating", "node1", "node3")}
+	w.views["node3"] = HostView{VM: vm("Off"), Rep: rep("Replica", "Replicating", "node1", "node3")}
+	spec := testSpec
+	spec.InitialPrimary = "cluster1"
+	const hold = 400 * time.Millisecond
+	c, err := New(Config{Store: st, Hosts: func(h string) (Host, bool) { return fakeHost{w, h}, true }, Clusters: testClusters,
+		Pairs: []PairSpec{spec}, CommandTimeout: hold, ProgressInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	observeBoth(c, "node1", "node3")
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+
+	id, done, err := c.Failover("vm1", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Hook(context.Background(), HookRequest{Cluster: "cluster1", Group: "failover1", Server: "node1", Phase: "stop", Event: "START", Factor: "GROUPMOVE"}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(started) < hold {
+		t.Fatalf("the stop hook was answered after %v, inside the %v hold", time.Since(started), hold)
+	}
+	if res.Outcome != "ok" || !strings.Contains(w.ran(), "remove_replication@node1") {
+		t.Fatalf("stop hook during the hold: %+v; ran %s", res, w.ran())
+	}
+	select {
+	case r := <-done:
+		if r.OpID != id {
+			t.Fatalf("failover answered for op %d, want %d", r.OpID, id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the failover queued during the hold never ran")
+	}
+	if _, _, err := c.Failover("vm1", false); errors.Is(err, ErrBusy) {
+		t.Fatalf("a failover after the first one ended: %v", err)
+	}
+}
+
+// TestHookWaitIsOneDeadline: a start hook for a group that several pairs
+// share waits at most its wait in total, even when no pass finishes.
+func TestHookWaitIsOneDeadline(t *testing.T) {
+	w := newFakeWorld()
+	release := make(chan struct{})
+	w.beforeRun = func(string, Step) error { <-release; return nil }
+	st, err := store.Open(filepath.Join(t.TempDir(), "hvro.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var specs []PairSpec
+	for _, n := range []string{"vm1", "vm2"} {
+		s := testSpec
+		s.Name, s.VMName, s.InitialPrimary = n, n, "cluster1"
+		specs = append(specs, s)
+	}
+	c, err := New(Config{Store: st, Hosts: func(h string) (Host, bool) { return fakeHost{w, h}, true }, Clusters: testClusters,
+		Pairs: specs, Workers: 2, ResyncInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	observeBoth(c, "node1", "node3")
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	defer close(release)
+
+	// The caller (an ECX script) gives up after 3s; the hook asked to wait
+	// 200ms, so it must answer long before, for both pairs.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	res, err := c.Hook(ctx, HookRequest{Cluster: "cluster1", Group: "failover1", Server: "node1", Phase: "start"}, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil || strings.Contains(res.Message, "caller went away") {
+		t.Fatalf("the hook outlived its wait until the caller gave up: %+v", res)
+	}
+	if res.Outcome != "pending" || len(res.Pairs) != 2 {
+		t.Fatalf("hook result %+v, want pending for both pairs", res)
 	}
 }

@@ -81,9 +81,8 @@ func (c *Controller) Hook(ctx context.Context, h HookRequest, wait time.Duration
 	}
 	trigger := fmt.Sprintf("hook %s %s/%s on %s (event %s, factor %s)", h.Phase, h.Cluster, h.Group, h.Server, orNone(h.Event), orNone(h.Factor))
 	type pending struct {
-		name    string
-		primary bool
-		ch      chan PassResult
+		name string
+		ch   chan PassResult
 	}
 	var waits []pending
 	c.mu.Lock()
@@ -94,12 +93,15 @@ func (c *Controller) Hook(ctx context.Context, h HookRequest, wait time.Duration
 		}
 		primarySide := ps.spec.Sides[ps.primary].Group == h.Group && ps.primary == h.Cluster
 		ch := make(chan PassResult, 1)
-		if h.Phase == "stop" {
+		switch {
+		case h.Phase == "stop":
+			// The evacuation is the work itself: queued whether or not
+			// the caller waits for it.
 			ps.evacs = append(ps.evacs, &evacRequest{leaving: host, primarySide: primarySide, factor: strings.ToUpper(h.Factor), trigger: trigger, done: ch})
-		} else {
+		case wait > 0:
 			ps.waiters = append(ps.waiters, &waiter{minGen: gens[n], ch: ch})
 		}
-		waits = append(waits, pending{n, primarySide, ch})
+		waits = append(waits, pending{n, ch})
 	}
 	c.mu.Unlock()
 	for _, n := range names {
@@ -115,20 +117,23 @@ func (c *Controller) Hook(ctx context.Context, h HookRequest, wait time.Duration
 		}
 		return res, nil
 	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
+	// One deadline for all the group's pairs: the caller asked to wait
+	// this long in total, not per pair.
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
 	var msgs []string
 	for _, w := range waits {
 		pr := HookPairResult{Pair: w.name, Outcome: "pending", Message: "still working when the wait ended"}
 		select {
 		case r := <-w.ch:
-			pr = HookPairResult{Pair: w.name, Outcome: hookOutcome(h, host, w.primary, r), Op: r.OpID, Message: r.Message}
+			pr = HookPairResult{Pair: w.name, Outcome: hookOutcome(h, host, r), Op: r.OpID, Message: r.Message}
 			if r.OpID > res.Op {
 				res.Op = r.OpID
 			}
-		case <-timer.C:
-		case <-ctx.Done():
-			pr.Message = "the caller went away: " + ctx.Err().Error()
+		case <-wctx.Done():
+			if ctx.Err() != nil {
+				pr.Message = "the caller went away: " + ctx.Err().Error()
+			}
 		}
 		res.Pairs = append(res.Pairs, pr)
 		res.Outcome = worse(res.Outcome, pr.Outcome)
@@ -162,7 +167,7 @@ func checkHookField(name, v string) error {
 // hookOutcome maps a pass result to what the script should tell ECX.
 // "failed" (exit 1: try another node) only when this very node could not
 // take the VM; a stop hook never fails the group's stop.
-func hookOutcome(h HookRequest, host string, primarySide bool, r PassResult) string {
+func hookOutcome(h HookRequest, host string, r PassResult) string {
 	switch r.Kind {
 	case "converged", "progressing", "evacuated", "waiting":
 		return "ok"

@@ -35,6 +35,12 @@ func (c *Controller) pass(name string) {
 		c.mu.Unlock()
 		return
 	}
+	// A hold comes first: requests stay queued until it ends.
+	if wait := ps.holdUntil.Sub(c.cfg.Now()); wait > 0 {
+		c.mu.Unlock()
+		c.queue.AddAfter(name, wait)
+		return
+	}
 	var evac *evacRequest
 	if len(ps.evacs) > 0 {
 		evac, ps.evacs = ps.evacs[0], ps.evacs[1:]
@@ -43,15 +49,13 @@ func (c *Controller) pass(name string) {
 	if evac == nil && fo != nil {
 		ps.failover, ps.failoverActive = nil, true
 	}
-	if wait := ps.holdUntil.Sub(c.cfg.Now()); wait > 0 {
-		c.mu.Unlock()
-		c.queue.AddAfter(name, wait)
-		return
-	}
 	spec, gen, primary, paused := ps.spec, ps.gen, ps.primary, ps.paused
-	groups := make(map[GroupKey]GroupState, len(c.groups))
-	for k, v := range c.groups {
-		groups[k] = v
+	groups := make(map[GroupKey]GroupState, len(spec.Sides))
+	for _, sd := range spec.Sides {
+		k := GroupKey{sd.Cluster, sd.Group}
+		if g, ok := c.groups[k]; ok {
+			groups[k] = g
+		}
 	}
 	clusters := c.clusters
 	c.mu.Unlock()
@@ -185,12 +189,15 @@ func (c *Controller) failed(name string, gen uint64, err error) {
 		p.Degraded.Error = err.Error()
 		p.Phase = "Degraded"
 		p.UpdatedAt = c.cfg.Now()
-		return tx.PutPair(p)
+		if perr := tx.PutPair(p); perr != nil {
+			return perr
+		}
+		_, aerr := tx.AppendEvent(store.Event{At: c.cfg.Now(), Pair: name, Kind: "degraded", Message: err.Error()})
+		return aerr
 	})
 	if uerr != nil {
 		c.log.Error("mark degraded", "pair", name, "error", uerr)
 	}
-	c.event(name, "", "degraded", err.Error())
 }
 
 func describe(steps []Step) string {
@@ -290,8 +297,12 @@ func (c *Controller) recordStatus(name string, d Desired, views map[string]HostV
 	if err != nil {
 		c.log.Error("record pair status", "pair", name, "error", err)
 	}
-	if m := c.cfg.Metrics; m != nil {
-		m.Pair(name, phase, rs.Health, convergedAt)
+	// Under mu, so a pass that ends after SetPairs removed its pair cannot
+	// bring the forgotten series back.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, managed := c.pairs[name]; managed && c.cfg.Metrics != nil {
+		c.cfg.Metrics.Pair(name, phase, rs.Health, convergedAt)
 	}
 }
 
@@ -359,23 +370,31 @@ func (c *Controller) finishOp(id uint64, state store.OpState, msg string) {
 func (c *Controller) execute(ctx context.Context, log *slog.Logger, name string, op store.Operation, steps []Step, spec PairSpec, gen uint64, checkGen bool) (*Step, error) {
 	started := c.cfg.Now()
 	end := func(state store.OpState, from int, outcome, msg string) {
-		c.updateOp(&op, func(o *store.Operation) {
-			for i := from; i < len(o.Plan); i++ {
-				if o.Plan[i].Outcome == store.OutcomePending {
-					o.Plan[i].Outcome = outcome
-				}
+		for i := from; i < len(op.Plan); i++ {
+			if op.Plan[i].Outcome == store.OutcomePending {
+				op.Plan[i].Outcome = outcome
 			}
-			o.State, o.Error, o.Ended = state, msg, c.cfg.Now()
-		})
-		if m := c.cfg.Metrics; m != nil {
-			m.Operation(op.Kind, string(state), c.cfg.Now().Sub(started))
 		}
-		log.Info("operation ended", "state", state, "error", msg)
+		op.State, op.Error, op.Ended = state, msg, c.cfg.Now()
 		text := fmt.Sprintf("%s %s: %s", op.Kind, state, describe(steps))
 		if msg != "" {
 			text += ": " + msg
 		}
-		c.event(name, fmt.Sprint(op.ID), "operation", text)
+		// The journal entry and its event in one commit (one fsync).
+		err := c.cfg.Store.Update(func(tx store.Tx) error {
+			if err := tx.PutOperation(op); err != nil {
+				return err
+			}
+			_, err := tx.AppendEvent(store.Event{At: op.Ended, Pair: name, Op: fmt.Sprint(op.ID), Kind: "operation", Message: text})
+			return err
+		})
+		if err != nil {
+			log.Error("journal operation", "op", op.ID, "error", err)
+		}
+		if m := c.cfg.Metrics; m != nil {
+			m.Operation(op.Kind, string(state), c.cfg.Now().Sub(started))
+		}
+		log.Info("operation ended", "state", state, "error", msg)
 	}
 	for i, s := range steps {
 		if c.isStopping() {
@@ -437,7 +456,7 @@ func errString(err error) string {
 // timeout) so the journal tells the truth.
 func (c *Controller) runStep(ctx context.Context, log *slog.Logger, name string, s Step, spec PairSpec, gen uint64, checkGen bool) (string, int, error) {
 	if s.Kind == StepSwitchRole {
-		return "", 1, c.switchRole(name, s.Cluster)
+		return "", 1, c.switchRole(spec, s.Cluster)
 	}
 	host, ok := c.cfg.Hosts(s.Host)
 	if !ok {
@@ -466,17 +485,16 @@ func (c *Controller) runStep(ctx context.Context, log *slog.Logger, name string,
 
 // switchRole records the new primary cluster: the only way the primary
 // role changes (I6).
-func (c *Controller) switchRole(name, cluster string) error {
+func (c *Controller) switchRole(spec PairSpec, cluster string) error {
+	name := spec.Name
+	if _, ok := spec.Sides[cluster]; !ok {
+		return fmt.Errorf("record the primary role: cluster %s is not a side of pair %s", cluster, name)
+	}
+	var gen uint64
 	err := c.cfg.Store.Update(func(tx store.Tx) error {
 		p, err := tx.Pair(name)
 		if err != nil {
 			return err
-		}
-		c.mu.Lock()
-		spec := c.pairs[name].spec
-		c.mu.Unlock()
-		if _, ok := spec.Sides[cluster]; !ok {
-			return fmt.Errorf("cluster %s is not a side of pair %s", cluster, name)
 		}
 		p.PrimaryCluster = cluster
 		p.Config = storeConfig(spec, cluster)
@@ -485,16 +503,30 @@ func (c *Controller) switchRole(name, cluster string) error {
 		if err := tx.PutPair(p); err != nil {
 			return err
 		}
-		c.mu.Lock()
-		c.pairs[name].primary, c.pairs[name].gen = cluster, p.Generation
-		c.mu.Unlock()
+		gen = p.Generation
 		_, err = tx.AppendEvent(store.Event{At: c.cfg.Now(), Pair: name, Kind: "primary-role", Message: "the primary role moved to " + cluster})
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("record the primary role: %w", err)
 	}
+	// The pair may have left the configuration while the failover ran.
+	c.mu.Lock()
+	if ps, ok := c.pairs[name]; ok {
+		ps.primary = cluster
+		ps.raiseGen(gen)
+	}
+	c.mu.Unlock()
 	return nil
+}
+
+// raiseGen moves the in-memory generation forward to a committed one.
+// Writers commit in some order but report back in another; taking the
+// larger keeps the generation from going backwards.
+func (ps *pairState) raiseGen(g uint64) {
+	if g > ps.gen {
+		ps.gen = g
+	}
 }
 
 func (c *Controller) evacuate(ctx context.Context, log *slog.Logger, spec PairSpec, gen uint64, e *evacRequest) PassResult {

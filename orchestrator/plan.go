@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/hvro/hvro/replica"
 )
 
 // HostView is what one host reports about the pair's VM.
@@ -274,7 +276,7 @@ func PlanEvacuate(spec PairSpec, leaving string, primarySide bool, factor string
 	if v.Rep != nil && v.VM != nil && !v.VM.Critical {
 		pl.Steps = append(pl.Steps, Step{Kind: StepRemove, Host: leaving, Why: "remove replication on " + leaving + " before its disk leaves"})
 		if primarySide && v.Rep.Mode == "Primary" {
-			peer := shortName(v.Rep.Replica)
+			peer := replica.ShortName(v.Rep.Replica)
 			for h, pv := range views {
 				if sameHost(h, peer) && pv.Err == nil && pv.Rep != nil && pv.VM != nil && !pv.VM.Critical {
 					pl.Steps = append(pl.Steps, Step{Kind: StepRemove, Host: h, Why: "remove the replica half on " + h + " with its primary"})

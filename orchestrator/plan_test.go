@@ -325,3 +325,35 @@ func TestPlanFailover(t *testing.T) {
 		}
 	}
 }
+
+func TestHostNames(t *testing.T) {
+	cl := Clusters{"c": {Servers: map[string]string{"node1": "node1", "node2.corp": "node2.corp"}}}
+	for _, tc := range []struct {
+		server, want string
+		ok           bool
+	}{
+		{"node1", "node1", true},
+		{"NODE1.lab.local", "node1", true},  // Hyper-V and hooks may send the FQDN
+		{"node2.corp", "node2.corp", true},  // a configured name with a dot
+		{"Node2.Corp ", "node2.corp", true}, // as ECX may spell it
+		{"node2", "", false},                // not configured under that name
+		{"node3", "", false},
+	} {
+		if got, ok := cl.host("c", tc.server); got != tc.want || ok != tc.ok {
+			t.Errorf("host(%q) = %q, %v; want %q, %v", tc.server, got, ok, tc.want, tc.ok)
+		}
+	}
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"node1", "NODE1.lab.local", true},
+		{"node1.lab.local.", "node1", true},
+		{"192.0.2.10", "192.0.2.11", false}, // addresses are not cut at the first dot
+		{"", "", false},
+	} {
+		if got := sameHost(tc.a, tc.b); got != tc.want {
+			t.Errorf("sameHost(%q, %q) = %v", tc.a, tc.b, got)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"context"
 	"log/slog"
+	"sort"
 	"time"
 
 	"github.com/hvro/hvro/clusterapi"
@@ -48,19 +49,16 @@ func Poll(ctx context.Context, cluster string, api GroupReader, groups func() []
 	}
 }
 
-// GroupsOf lists the groups of a cluster that managed pairs use.
+// GroupsOf lists the groups of a cluster that managed pairs use, sorted.
 func (c *Controller) GroupsOf(cluster string) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	seen := map[string]bool{}
 	var out []string
-	for _, ps := range c.pairs {
-		for _, s := range ps.spec.Sides {
-			if s.Cluster == cluster && !seen[s.Group] {
-				seen[s.Group] = true
-				out = append(out, s.Group)
-			}
+	for k := range c.byGroup {
+		if k.Cluster == cluster {
+			out = append(out, k.Group)
 		}
 	}
+	sort.Strings(out)
 	return out
 }

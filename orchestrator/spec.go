@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/hvro/hvro/replica"
 )
 
 // PairSpec is one protected VM as the configuration describes it.
@@ -57,9 +59,15 @@ type ClusterSpec struct {
 	Servers map[string]string
 }
 
-// host returns the host key of an ECX server of a cluster.
+// host returns the host key of an ECX server of a cluster: by its name as
+// configured, else by its short name (a hook or Hyper-V may report the
+// FQDN of a server configured as node1).
 func (c Clusters) host(cluster, server string) (string, bool) {
-	h, ok := c[cluster].Servers[strings.ToLower(shortName(server))]
+	servers := c[cluster].Servers
+	if h, ok := servers[strings.ToLower(strings.TrimSpace(server))]; ok {
+		return h, true
+	}
+	h, ok := servers[replica.ShortName(server)]
 	return h, ok
 }
 
@@ -73,19 +81,9 @@ func (c Clusters) hostsOf(cluster string) []string {
 	return out
 }
 
-// shortName turns node1.lab.local into node1: Hyper-V reports FQDNs where
-// ECX uses short names.
-func shortName(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		s = s[:i]
-	}
-	return s
-}
-
 // sameHost compares host names the way ECX and Hyper-V spell them.
 func sameHost(a, b string) bool {
-	return a != "" && strings.EqualFold(shortName(a), shortName(b))
+	return a != "" && replica.ShortName(a) == replica.ShortName(b)
 }
 
 // GroupKey names a failover group.

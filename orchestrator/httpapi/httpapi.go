@@ -21,7 +21,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -130,7 +129,6 @@ type api struct {
 	d     Deps
 	admin [32]byte
 	hooks map[string][32]byte
-	seq   atomic.Uint64
 }
 
 type ctxKey int
