@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,14 @@ func TestAnswers(t *testing.T) {
 		return Group{Name: name, Status: st, Owner: owner, Resources: res}
 	}
 	emuRes := func(n string) []string { return []string{"sd" + n, "fip-failover" + n, "script-failover" + n} }
+	// The resources of emulator group n, as /resources lists them.
+	emuResources := func(n string, status, owner string) []Resource {
+		var out []Resource
+		for i, name := range emuRes(n) {
+			out = append(out, Resource{Name: name, Type: []string{"sd", "fip", "script"}[i], Status: status, Owner: owner, Group: "failover" + n})
+		}
+		return out
+	}
 	tests := []struct {
 		file   string
 		status int
@@ -32,6 +41,11 @@ func TestAnswers(t *testing.T) {
 		{file: "emulator/cluster.json", call: "cluster", want: ClusterInfo{"cluster1", "Normal"}},
 		{file: "emulator/servers.json", call: "servers", want: []Server{{"node1", ServerOnline}, {"node2", ServerOnline}}},
 		{file: "emulator/server_named.json", call: "server node2", want: Server{"node2", ServerOnline}},
+		{file: "emulator/resources.json", call: "resources", want: slices.Concat(
+			emuResources("1", "Online", "node1"),
+			emuResources("2", "Offline", ""), // "current": "None"
+			emuResources("3", "Online", "node2"),
+		)},
 		{file: "emulator/groups.json", call: "groups", want: []Group{
 			g("failover1", Online, "node1", emuRes("1")...),
 			g("failover2", Offline, "", emuRes("2")...), // "current": "None"

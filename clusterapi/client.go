@@ -63,8 +63,8 @@ const (
 type Client struct {
 	cfg       Config
 	endpoints []string
-	http      *http.Client // reads: keep-alive
-	opHTTP    *http.Client // operations: a fresh connection each
+	reads     *retryablehttp.Client // GET: keep-alive, retried on any transport error
+	ops       *retryablehttp.Client // POST: a fresh connection each, retried only if never sent
 	log       *slog.Logger
 
 	mu      sync.Mutex
@@ -159,7 +159,24 @@ func New(cfg Config) (*Client, error) {
 	opTr.DisableKeepAlives = true
 	oc := *hc
 	oc.Transport = opTr
-	return &Client{cfg: cfg, endpoints: endpoints, http: hc, opHTTP: &oc, log: log.With("cluster", cfg.Name)}, nil
+	return &Client{cfg: cfg, endpoints: endpoints, reads: retrying(hc, cfg, true), ops: retrying(&oc, cfg, false),
+		log: log.With("cluster", cfg.Name)}, nil
+}
+
+// retrying wraps hc with cfg's retries. It is built once per kind of call
+// (reads, operations) and shared: retryablehttp.Client is safe for
+// concurrent use. Logger and log hooks stay nil: the client logs each call
+// itself, after its retries.
+func retrying(hc *http.Client, cfg Config, idempotent bool) *retryablehttp.Client {
+	return &retryablehttp.Client{
+		HTTPClient:   hc,
+		RetryMax:     cfg.Retries,
+		RetryWaitMin: cfg.RetryWaitMin,
+		RetryWaitMax: cfg.RetryWaitMax,
+		CheckRetry:   retryPolicy(idempotent),
+		Backoff:      retryablehttp.DefaultBackoff,
+		ErrorHandler: retryablehttp.PassthroughErrorHandler, // keep the last answer to classify it
+	}
 }
 
 // normalizeEndpoint turns "http://h:29009", ".../" or ".../api/v1" into the base URL.
@@ -314,18 +331,9 @@ func (c *Client) callEndpoint(ctx context.Context, op, ep, method, path string, 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	hc := c.http
+	rc := c.reads
 	if method != http.MethodGet {
-		hc = c.opHTTP
-	}
-	rc := &retryablehttp.Client{
-		HTTPClient:   hc,
-		RetryMax:     c.cfg.Retries,
-		RetryWaitMin: c.cfg.RetryWaitMin,
-		RetryWaitMax: c.cfg.RetryWaitMax,
-		CheckRetry:   retryPolicy(method == http.MethodGet),
-		Backoff:      retryablehttp.DefaultBackoff,
-		ErrorHandler: retryablehttp.PassthroughErrorHandler, // keep the last answer to classify it
+		rc = c.ops
 	}
 	resp, err := rc.Do(req)
 	if err != nil {
@@ -404,24 +412,34 @@ func (c *Client) Groups(ctx context.Context) ([]Group, error) {
 
 // Group reads one failover group.
 func (c *Client) Group(ctx context.Context, name string) (Group, error) {
-	op := fmt.Sprintf("get group %s", name)
+	return getNamed(ctx, c, "group", "groups", name, decodeGroups, func(g *Group) *string { return &g.Name })
+}
+
+// getNamed reads one named object: GET collection/name, decoded like the
+// collection, and the object for name picked from the answer (see pick),
+// given the asked name. noun names it in errors ("group", "server").
+func getNamed[T any](ctx context.Context, c *Client, noun, collection, name string,
+	decode func(json.RawMessage) ([]T, error), nameOf func(*T) *string) (T, error) {
+	var zero T
+	op := fmt.Sprintf("get %s %s", noun, name)
 	if name == "" {
-		return Group{}, &Error{Kind: ErrNotFound, Op: op, Cluster: c.cfg.Name, Message: "empty group name"}
+		return zero, &Error{Kind: ErrNotFound, Op: op, Cluster: c.cfg.Name, Message: "empty " + noun + " name"}
 	}
-	var list []Group
-	err := c.call(ctx, op, http.MethodGet, "groups/"+url.PathEscape(name), nil, "groups", func(d json.RawMessage) (err error) {
-		list, err = decodeGroups(d)
+	var list []T
+	err := c.call(ctx, op, http.MethodGet, collection+"/"+url.PathEscape(name), nil, collection, func(d json.RawMessage) (err error) {
+		list, err = decode(d)
 		return err
 	})
 	if err != nil {
-		return Group{}, err
+		return zero, err
 	}
-	g, err := pick(list, name, func(g Group) string { return g.Name })
+	v, err := pick(list, name, func(v T) string { return *nameOf(&v) })
 	if err != nil {
-		return Group{}, &Error{Kind: err, Op: op, Cluster: c.cfg.Name, Endpoint: c.LastEndpoint(), Message: fmt.Sprintf("answer holds %d groups, none named %q", len(list), name)}
+		return zero, &Error{Kind: err, Op: op, Cluster: c.cfg.Name, Endpoint: c.LastEndpoint(),
+			Message: fmt.Sprintf("answer holds %d %s, none named %q", len(list), collection, name)}
 	}
-	g.Name = name
-	return g, nil
+	*nameOf(&v) = name
+	return v, nil
 }
 
 // pick finds name in an answer for one named object: exact name first, then
@@ -459,24 +477,7 @@ func (c *Client) Servers(ctx context.Context) ([]Server, error) {
 
 // Server reads one server.
 func (c *Client) Server(ctx context.Context, name string) (Server, error) {
-	op := fmt.Sprintf("get server %s", name)
-	if name == "" {
-		return Server{}, &Error{Kind: ErrNotFound, Op: op, Cluster: c.cfg.Name, Message: "empty server name"}
-	}
-	var list []Server
-	err := c.call(ctx, op, http.MethodGet, "servers/"+url.PathEscape(name), nil, "servers", func(d json.RawMessage) (err error) {
-		list, err = decodeServers(d)
-		return err
-	})
-	if err != nil {
-		return Server{}, err
-	}
-	s, err := pick(list, name, func(s Server) string { return s.Name })
-	if err != nil {
-		return Server{}, &Error{Kind: err, Op: op, Cluster: c.cfg.Name, Endpoint: c.LastEndpoint(), Message: fmt.Sprintf("answer holds %d servers, none named %q", len(list), name)}
-	}
-	s.Name = name
-	return s, nil
+	return getNamed(ctx, c, "server", "servers", name, decodeServers, func(s *Server) *string { return &s.Name })
 }
 
 // Resources lists every group resource.

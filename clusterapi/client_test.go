@@ -73,11 +73,11 @@ func TestNotFound(t *testing.T) {
 			t.Errorf("%s: %v, want ErrNotFound", name, err)
 		}
 	}
-	// Not found is an answer: the second endpoint is never asked.
-	for _, call := range l.calls.take() {
-		if call != "node1 not_found" {
-			t.Fatalf("calls %q", l.calls.take())
-		}
+	// Not found is an answer: the second endpoint is never asked. The empty
+	// name is refused before any request; the other three ask node1 once.
+	want := []string{"node1 not_found", "node1 not_found", "node1 not_found"}
+	if calls := l.calls.take(); !slices.Equal(calls, want) {
+		t.Fatalf("OnRequest calls %q, want %q", calls, want)
 	}
 }
 

@@ -96,8 +96,8 @@ func FuzzClientAnswer(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.http.Transport = answerTransport{status, body}
-		c.opHTTP.Transport = c.http.Transport
+		c.reads.HTTPClient.Transport = answerTransport{status, body}
+		c.ops.HTTPClient.Transport = c.reads.HTTPClient.Transport
 		ctx := context.Background()
 		_, err1 := c.Group(ctx, "failover1")
 		_, err2 := c.Groups(ctx)

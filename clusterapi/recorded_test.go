@@ -17,10 +17,66 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/answers/emulator/* from the emulator")
 
 // gate is an Observer that holds every transition until released, so a
-// recording can catch a group in its Pending states.
-type gate struct{ step, proceed chan string }
+// recording can catch a group in its Pending states. Closing done lets
+// every transition through, so a failed test never leaves the emulator
+// blocked in the observer (Close would wait for it).
+type gate struct {
+	step, proceed chan string
+	done          chan struct{}
+}
 
-func (g *gate) wait(kind string) { g.step <- kind; <-g.proceed }
+func (g *gate) wait(kind string) {
+	select {
+	case g.step <- kind:
+	case <-g.done:
+		return
+	}
+	select {
+	case <-g.proceed:
+	case <-g.done:
+	}
+}
+
+// gateTimeout bounds every wait of the recording on the emulator.
+const gateTimeout = 10 * time.Second
+
+// next waits for the emulator to reach a transition and returns its kind;
+// when want is not empty the kind must be want.
+func (g *gate) next(t *testing.T, want string) string {
+	t.Helper()
+	select {
+	case kind := <-g.step:
+		if want != "" && kind != want {
+			t.Fatalf("emulator transition %s, want %s", kind, want)
+		}
+		return kind
+	case <-time.After(gateTimeout):
+		t.Fatalf("emulator reached no transition within %s (waiting for %q)", gateTimeout, want)
+	}
+	return ""
+}
+
+// release lets the transition the emulator is held at run.
+func (g *gate) release(t *testing.T) {
+	t.Helper()
+	select {
+	case g.proceed <- "":
+	case <-time.After(gateTimeout):
+		t.Fatalf("emulator did not take the release of a transition within %s", gateTimeout)
+	}
+}
+
+// waitUntil polls cond every millisecond until it holds, for at most gateTimeout.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(gateTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, gateTimeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
 
 func (g *gate) DiskOnline(_, _, _, _ string)  { g.wait("disk_online") }
 func (g *gate) DiskOffline(_, _, _, _ string) { g.wait("disk_offline") }
@@ -35,7 +91,7 @@ func TestEmulatorRecordings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gate{step: make(chan string), proceed: make(chan string)}
+	g := &gate{step: make(chan string), proceed: make(chan string), done: make(chan struct{})}
 	c, err := ecx.New(ecx.Config{
 		Name: "cluster1", Username: user, Password: password, Servers: []string{"node1", "node2"},
 		Groups: []ecx.GroupConfig{
@@ -49,6 +105,7 @@ func TestEmulatorRecordings(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	defer close(g.done) // runs first: frees a held transition before Close
 	addr, err := c.Listen("fip", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -103,35 +160,37 @@ func TestEmulatorRecordings(t *testing.T) {
 	// failover3's start script fails everywhere: Online Failure.
 	record("post_ok.json", "POST", "/api/v1/groups/failover3/move", `{"target":"node1"}`, 200)
 	for range 4 { // node1 then node2: disk online, disk offline, disk online (stays)
-		<-g.step
-		g.proceed <- ""
+		g.next(t, "")
+		g.release(t)
 	}
-	for {
-		if st := c.State().Groups[2]; st.Status == ecx.StatusOnlineFailure && !st.Busy {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "failover3 settled in Online Failure", func() bool {
+		st := c.State().Groups[2]
+		return st.Status == ecx.StatusOnlineFailure && !st.Busy
+	})
 	record("groups.json", "GET", "/api/v1/groups", "", 200)
 
 	// A move held at each transition.
 	record("post_ok.json", "POST", "/api/v1/groups/failover1/move", `{"target":"node2"}`, 200)
-	<-g.step // disk_offline on node1
+	g.next(t, "disk_offline") // on node1
 	record("group_offline_pending.json", "GET", "/api/v1/groups/failover1", "", 200)
 	record("busy.json", "POST", "/api/v1/groups/failover1/move", "", 200)
-	g.proceed <- ""
-	<-g.step // disk_online on node2
+	g.release(t)
+	g.next(t, "disk_online") // on node2
 	record("group_online_pending.json", "GET", "/api/v1/groups/failover1", "", 200)
-	g.proceed <- ""
-	for c.State().Groups[0].Busy {
-		time.Sleep(time.Millisecond)
-	}
+	g.release(t)
+	waitUntil(t, "failover1 done moving", func() bool { return !c.State().Groups[0].Busy })
 	record("group_named.json", "GET", "/api/v1/groups/failover1", "", 200)
 
-	c.SetFault(ecx.Fault{Kind: ecx.FaultNonJSON, Times: 1})
+	setFault := func(f ecx.Fault) {
+		t.Helper()
+		if err := c.SetFault(f); err != nil {
+			t.Fatalf("SetFault(%+v): %v", f, err)
+		}
+	}
+	setFault(ecx.Fault{Kind: ecx.FaultNonJSON, Times: 1})
 	record("non_json.html", "GET", "/api/v1/groups", "", 200)
-	c.SetFault(ecx.Fault{Kind: ecx.FaultHTTP500, Times: 1})
+	setFault(ecx.Fault{Kind: ecx.FaultHTTP500, Times: 1})
 	record("http500.json", "GET", "/api/v1/groups", "", 500)
-	c.SetFault(ecx.Fault{Kind: ecx.FaultResultCode, Times: 1, Code: 12, Message: "Cluster is suspended."})
+	setFault(ecx.Fault{Kind: ecx.FaultResultCode, Times: 1, Code: 12, Message: "Cluster is suspended."})
 	record("result_code.json", "GET", "/api/v1/groups", "", 200)
 }

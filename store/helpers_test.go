@@ -134,7 +134,7 @@ type dump struct {
 	Observations []Observation
 	Operations   []Operation
 	Events       []Event
-	NextOpID     uint64
+	NextOpID     uint64 // the id NextOperationID would hand out next (operations bucket sequence + 1)
 }
 
 func dumpStore(t testing.TB, s *Store) dump {
@@ -151,8 +151,15 @@ func dumpStore(t testing.TB, s *Store) dump {
 		if d.Operations, err = tx.Operations(OpFilter{}); err != nil {
 			return err
 		}
-		d.Events, err = tx.Events(EventFilter{})
-		return err
+		if d.Events, err = tx.Events(EventFilter{}); err != nil {
+			return err
+		}
+		b, err := tx.(*boltTx).bucket(bucketOperations)
+		if err != nil {
+			return err
+		}
+		d.NextOpID = b.Sequence() + 1
+		return nil
 	})
 	return d
 }

@@ -36,15 +36,16 @@ var migrations = []migration{
 // SchemaVersion is the schema version this hvro writes.
 func SchemaVersion() int { return len(migrations) }
 
-// fileMeta is the content of the meta bucket.
+// fileMeta is the content of the meta bucket that Open uses. The app key is
+// not kept: readMeta refuses every file whose app is not metaAppName.
 type fileMeta struct {
-	app     string
 	schema  int
 	created time.Time
 }
 
-// readMeta reads the meta bucket. A missing bucket or app key is a foreign
-// file; a malformed value is damage.
+// readMeta reads the meta bucket. A missing bucket or app key, or an app
+// other than hvro (a bbolt file of another program), is a foreign file; a
+// malformed value is damage.
 func (s *Store) readMeta(tx *bolt.Tx) (fileMeta, error) {
 	b := tx.Bucket(bucketMeta)
 	if b == nil {
@@ -57,7 +58,7 @@ func (s *Store) readMeta(tx *bolt.Tx) (fileMeta, error) {
 	if string(app) != metaAppName {
 		return fileMeta{}, &ForeignError{Path: s.path, Reason: fmt.Sprintf("a bbolt database of application %q", app)}
 	}
-	m := fileMeta{app: string(app)}
+	var m fileMeta
 	raw := b.Get(metaSchema)
 	if raw == nil {
 		return fileMeta{}, s.damaged(bucketMeta, "schema", errors.New("missing"))

@@ -332,12 +332,11 @@ func (s *Store) size() int64 {
 }
 
 // checkStructure runs bbolt's consistency check (freelist, reachability,
-// key order) after validateFile made sure the page graph is safe to walk.
-// At most maxProblems problems are reported.
+// key order) after validateFile made sure the page graph is safe to walk;
+// validateFile, under the same lock, also refused a file shorter than its
+// meta page's high water mark (tx.Size()). At most maxProblems problems
+// are reported.
 func (s *Store) checkStructure(tx *bolt.Tx) error {
-	if fi, err := os.Stat(s.path); err == nil && fi.Size() < tx.Size() {
-		return s.damaged(nil, "", fmt.Errorf("file is truncated: %d bytes, the store needs %d", fi.Size(), tx.Size()))
-	}
 	const maxProblems = 10
 	var problems []error
 	for err := range tx.Check() {

@@ -222,6 +222,9 @@ func TestBadInputChangesNothing(t *testing.T) {
 				if _, err := tx.AppendEvent(Event{Kind: "noise"}); err != nil {
 					return err
 				}
+				if _, err := tx.NextOperationID(); err != nil {
+					return err
+				}
 				return tc.fn(tx)
 			})
 			wantErrIs(t, err, ErrInvalid)

@@ -22,6 +22,10 @@ type endpoint struct {
 	name string
 	addr string       // "" unless served by Listen
 	srv  *http.Server // nil while down
+	// ln is closed here, not only by srv.Close: the server learns of its
+	// listener only once its Serve goroutine runs, and until then the
+	// kernel would accept (then reset) connections a dead node refuses.
+	ln net.Listener
 }
 
 // EndpointState is one endpoint in State.
@@ -83,7 +87,19 @@ func (c *Cluster) serveLocked(ep *endpoint, ln net.Listener) {
 		IdleTimeout: 5 * time.Second,
 		ErrorLog:    slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
 	}
+	ep.ln = ln
 	go ep.srv.Serve(ln)
+}
+
+// stopLocked takes an endpoint down at once: connections are refused from
+// here on. Caller holds mu.
+func (ep *endpoint) stopLocked() error {
+	err := ep.srv.Close() // closes ln too if Serve already runs
+	if lerr := ep.ln.Close(); !errors.Is(lerr, net.ErrClosed) {
+		err = errors.Join(err, lerr)
+	}
+	ep.srv, ep.ln = nil, nil
+	return err
 }
 
 // endpointDownLocked tells whether the endpoint should not answer. Caller holds mu.
@@ -121,8 +137,7 @@ func (c *Cluster) syncEndpoints() error {
 		down := c.endpointDownLocked(ep.name)
 		switch {
 		case down && ep.srv != nil:
-			ep.srv.Close()
-			ep.srv = nil
+			ep.stopLocked()
 			c.log.Info("endpoint down", "endpoint", ep.name, "addr", ep.addr)
 		case !down && ep.srv == nil:
 			ln, err := net.Listen("tcp", ep.addr)
@@ -143,8 +158,7 @@ func (c *Cluster) closeEndpoints() error {
 	var errs []error
 	for _, ep := range c.endpoints {
 		if ep.srv != nil {
-			errs = append(errs, ep.srv.Close())
-			ep.srv = nil
+			errs = append(errs, ep.stopLocked())
 		}
 	}
 	return errors.Join(errs...)
