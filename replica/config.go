@@ -23,9 +23,10 @@ import (
 const (
 	DefaultTimeout       = 60 * time.Second
 	DefaultMaxConcurrent = 4
-	// maxShells is Windows' default MaxShellsPerUser: every command holds
-	// one shell, so more concurrent commands than this only earn quota faults.
-	maxShells = 30
+	// MaxShells is Windows' default MaxShellsPerUser and the highest
+	// Config.MaxConcurrent: every command holds one shell, so more
+	// concurrent commands than this only earn quota faults.
+	MaxShells = 30
 )
 
 // Config is how the driver reaches one Hyper-V host.
@@ -102,8 +103,8 @@ func New(host string, cfg Config) (*Driver, error) {
 	switch {
 	case maxc == 0:
 		maxc = DefaultMaxConcurrent
-	case maxc < 0 || maxc > maxShells:
-		return nil, fmt.Errorf("replica: host %s: winrm max_concurrent_per_host %d: must be between 1 and %d (Windows allows %d shells per user)", host, maxc, maxShells, maxShells)
+	case maxc < 0 || maxc > MaxShells:
+		return nil, fmt.Errorf("replica: host %s: winrm max_concurrent_per_host %d: must be between 1 and %d (Windows allows %d shells per user)", host, maxc, MaxShells, MaxShells)
 	}
 	log := cfg.Logger
 	if log == nil {

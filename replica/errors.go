@@ -154,7 +154,6 @@ const (
 // HRESULTs the classification relies on (signed, as .NET reports them).
 const (
 	hrAbort          = -2147467260 // 0x80004004 E_ABORT: "Operation aborted" while storage moves
-	hrFileNotFound   = -2147024894 // 0x80070002: Start-VM with saved-state files gone
 	hrAccessDenied   = -2147024891 // 0x80070005
 	hrBusy           = -2147024726 // 0x800700AA ERROR_BUSY
 	hrCannotConnect  = -2147012867 // 0x80072EFD WinHTTP cannot connect (Replica server)

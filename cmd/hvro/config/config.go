@@ -51,11 +51,11 @@ type Auth struct {
 	AdminToken Secret `yaml:"-" json:"admin_token"`
 }
 
-// WinRM auth methods (what masterzen/winrm offers).
+// WinRM auth methods: what the WinRM driver (package replica) supports.
+// "kerberos" is refused with the reason (see checker.winrm).
 const (
-	WinRMBasic    = "basic"
-	WinRMNTLM     = "ntlm"
-	WinRMKerberos = "kerberos"
+	WinRMBasic = "basic"
+	WinRMNTLM  = "ntlm"
 )
 
 // WinRM holds the settings shared by every Hyper-V host.
@@ -72,18 +72,8 @@ type WinRM struct {
 	CAFile               string        `yaml:"ca_file" json:"ca_file"`
 	Timeout              time.Duration `yaml:"timeout" json:"timeout"`
 	MaxConcurrentPerHost int           `yaml:"max_concurrent_per_host" json:"max_concurrent_per_host"`
-	Kerberos             Kerberos      `yaml:"kerberos" json:"kerberos"`
 
 	Password Secret `yaml:"-" json:"password"`
-}
-
-// Kerberos is what masterzen/winrm's Kerberos transport needs beyond the
-// username and password; used only with auth: kerberos.
-type Kerberos struct {
-	Realm    string `yaml:"realm" json:"realm"`
-	KRB5Conf string `yaml:"krb5_conf" json:"krb5_conf"`
-	// SPN overrides the service principal (default HTTP/<host>).
-	SPN string `yaml:"spn" json:"spn"`
 }
 
 // Cluster is one ECX cluster: its API, its hook token and its servers.
@@ -94,7 +84,7 @@ type Cluster struct {
 	HookTokenFile string        `yaml:"hook_token_file" json:"hook_token_file"`
 	HookTokenEnv  string        `yaml:"hook_token_env" json:"hook_token_env"`
 	// Servers maps an ECX server name to its Hyper-V host. Names compare
-	// case-insensitively (use Config.ServerHost).
+	// case-insensitively.
 	Servers map[string]Server `yaml:"servers" json:"servers"`
 
 	HookToken Secret `yaml:"-" json:"hook_token"`
@@ -195,7 +185,6 @@ func Defaults() *Config {
 			Auth:                 WinRMBasic,
 			Timeout:              60 * time.Second,
 			MaxConcurrentPerHost: 4,
-			Kerberos:             Kerberos{KRB5Conf: "/etc/krb5.conf"},
 		},
 		ResyncInterval:  30 * time.Second,
 		Workers:         8,

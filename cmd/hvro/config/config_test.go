@@ -38,8 +38,8 @@ func TestExampleLoads(t *testing.T) {
 		{"winrm password", c.WinRM.Password.Value(), secretValues["secrets/winrm.pass"]},
 		{"cluster1 api password", c.Clusters[0].API.Password.Value(), secretValues["secrets/ecx-cluster1.pass"]},
 		{"cluster2 api password", c.Clusters[1].API.Password.Value(), secretValues["secrets/ecx-cluster2.pass"]},
-		{"cluster1 hook token", c.HookToken("cluster1").Value(), secretValues["secrets/hook-cluster1.token"]},
-		{"cluster2 hook token", c.HookToken("cluster2").Value(), secretValues["secrets/hook-cluster2.token"]},
+		{"cluster1 hook token", c.Clusters[0].HookToken.Value(), secretValues["secrets/hook-cluster1.token"]},
+		{"cluster2 hook token", c.Clusters[1].HookToken.Value(), secretValues["secrets/hook-cluster2.token"]},
 		{"winrm username", c.WinRM.Username, `CORP\svc-hvro`},
 		{"endpoints", c.Clusters[0].API.Endpoints, []string{"http://192.0.2.10:29009", "http://192.0.2.11:29009"}},
 		{"cluster2 retries (default)", c.Clusters[1].API.Retries, 2},
@@ -325,9 +325,6 @@ func TestSecretEqual(t *testing.T) {
 	if unset.Equal("") || !unset.IsZero() || unset.Value() != "" {
 		t.Error("an unset Secret must equal nothing")
 	}
-	if (&Config{}).HookToken("nope").Equal("") {
-		t.Error("the hook token of an unknown cluster must equal nothing")
-	}
 }
 
 func TestSecretFileMode(t *testing.T) {
@@ -377,6 +374,35 @@ func TestSecretFileUnreadable(t *testing.T) {
 	}
 }
 
+// countingFiles counts Stat and ReadFile calls per name.
+type countingFiles struct {
+	Files
+	stats, reads map[string]int
+}
+
+func (c countingFiles) Stat(name string) (fs.FileInfo, error) {
+	c.stats[name]++
+	return c.Files.Stat(name)
+}
+
+func (c countingFiles) ReadFile(name string) ([]byte, error) {
+	c.reads[name]++
+	return c.Files.ReadFile(name)
+}
+
+// TestSecretFileStatOnce: a secret file is looked at once (type, mode and
+// size from one Stat), then read once.
+func TestSecretFileStatOnce(t *testing.T) {
+	files := countingFiles{Files: fakeFiles{files: map[string]string{"/abs/hook-b": "hook-b-0123456789abcdef"}},
+		stats: map[string]int{}, reads: map[string]int{}}
+	if _, err := Parse([]byte(minimal), "/etc/hvro", WithEnv(fakeEnv), WithFiles(files)); err != nil {
+		t.Fatal(err)
+	}
+	if files.stats["/abs/hook-b"] != 1 || files.reads["/abs/hook-b"] != 1 {
+		t.Errorf("/abs/hook-b: %d Stat and %d ReadFile calls, want 1 and 1", files.stats["/abs/hook-b"], files.reads["/abs/hook-b"])
+	}
+}
+
 func TestSecretFileShapes(t *testing.T) {
 	cases := []struct{ name, content, want string }{
 		{"newline trimmed", "hook-b-0123456789abcdef\n", ""},
@@ -395,7 +421,7 @@ func TestSecretFileShapes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := c.HookToken("b").Value(); got != "hook-b-0123456789abcdef" {
+				if got := c.Clusters[1].HookToken.Value(); got != "hook-b-0123456789abcdef" {
 					t.Errorf("token %q", got)
 				}
 				return
@@ -415,10 +441,10 @@ func TestEnvAndFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Auth.AdminToken.Value() != envValues["HVRO_ADMIN_TOKEN"] || c.HookToken("a").Value() != envValues["HVRO_HOOK_SHARED"] {
+	if c.Auth.AdminToken.Value() != envValues["HVRO_ADMIN_TOKEN"] || c.Clusters[0].HookToken.Value() != envValues["HVRO_HOOK_SHARED"] {
 		t.Error("secrets from variables not read")
 	}
-	if c.HookToken("b").Value() != "hook-b-0123456789abcdef" {
+	if c.Clusters[1].HookToken.Value() != "hook-b-0123456789abcdef" {
 		t.Error("secret from a file not read")
 	}
 	// Without WithEnv the process environment is used.
@@ -437,13 +463,10 @@ func TestEnvAndFile(t *testing.T) {
 func TestRelativePaths(t *testing.T) {
 	files := fakeFiles{files: map[string]string{
 		"/etc/hvro/secrets/b.token": "hook-b-0123456789abcdef",
-		"/etc/krb5.conf":            "[libdefaults]",
 	}}
 	data := mutate(t, []byte(minimal),
 		edit{"clusters[1].hook_token_file", "secrets/b.token"},
-		edit{"data_dir", "/var/lib/hvro"},
-		edit{"winrm.auth", "kerberos"},
-		edit{"winrm.kerberos", "{realm: LAB.LOCAL}"})
+		edit{"data_dir", "/var/lib/hvro"})
 	c, err := Parse(data, "/etc/hvro", WithEnv(fakeEnv), WithFiles(files))
 	if err != nil {
 		t.Fatal(err)
@@ -643,67 +666,41 @@ func TestLookups(t *testing.T) {
 	c := codeBuilt()
 	c.Clusters[1].Servers = map[string]Server{
 		"NODE3":         {WinRM: "https://node3.lab.local/wsman"},
-		"node4.lab.a":   {WinRM: "http://10.0.0.4:15988/wsman"},
-		"node4.lab.b":   {WinRM: "http://10.0.0.5:15988/wsman"},
 		"hv5.lab.local": {WinRM: "http://10.0.0.6:5985/wsman"},
+		"node4":         {WinRM: "http://10.0.0.4:15988/wsman"},
 	}
-	p2 := c.Pairs[0]
-	p2.Name, p2.VMName = "vm2", "vm2"
-	p2.Primary.VMConfigPath, p2.Replica.VMConfigPath = `T:\VMs\vm2.vmcx`, `T:\Replica\vm2.vmcx`
-	c.Pairs = append(c.Pairs, p2)
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
-	}
-	hosts := []struct {
-		server, wantServer, wantHost string
-		wantPort                     int
-		https                        bool
-	}{
-		{"node1", "node1", "127.0.0.1", 15985, false},
-		{"Node1", "node1", "127.0.0.1", 15985, false},
-		{"node1.lab.local", "node1", "127.0.0.1", 15985, false},
-		{"node3", "NODE3", "node3.lab.local", 5986, true},
-		{"hv5", "hv5.lab.local", "10.0.0.6", 5985, false},
-		{"HV5.other.domain", "hv5.lab.local", "10.0.0.6", 5985, false},
-		{"node4", "", "", 0, false}, // ambiguous: two servers start with node4
-		{"node9", "", "", 0, false},
-		{"", "", "", 0, false},
-	}
-	for _, h := range hosts {
-		cluster := "cluster2"
-		if strings.HasPrefix(h.server, "node1") || strings.HasPrefix(h.server, "Node1") {
-			cluster = "cluster1"
-		}
-		got, ok := c.ServerHost(cluster, h.server)
-		if ok != (h.wantServer != "") || got.Server != h.wantServer || got.Host != h.wantHost || got.Port != h.wantPort || got.HTTPS != h.https {
-			t.Errorf("ServerHost(%s, %q) = %+v, %v", cluster, h.server, got, ok)
-		}
-		if ok && (got.Cluster != cluster || got.WinRM.Username != `LAB\admin` || got.WinRM.Password.Value() != "lab-pass") {
-			t.Errorf("ServerHost(%s, %q) lacks the WinRM settings: %+v", cluster, h.server, got)
-		}
-	}
-	if _, ok := c.ServerHost("cluster9", "node1"); ok {
-		t.Error("ServerHost of an unknown cluster")
 	}
 	if hs := c.Hosts("cluster1"); len(hs) != 2 || hs[0].Server != "node1" || hs[1].URL != "http://127.0.0.1:15986/wsman" {
 		t.Errorf("Hosts(cluster1) = %+v", hs)
 	}
-	if got := c.PairsForGroup("cluster1", "failover1"); len(got) != 2 || got[0].Name != "vm1" || got[1].Name != "vm2" {
-		t.Errorf("PairsForGroup(cluster1, failover1) = %v", got)
+	want := []struct {
+		server, host string
+		port         int
+		https        bool
+	}{
+		{"NODE3", "node3.lab.local", 5986, true},
+		{"hv5.lab.local", "10.0.0.6", 5985, false},
+		{"node4", "10.0.0.4", 15988, false},
 	}
-	if got := c.PairsForGroup("cluster2", "failover2"); len(got) != 2 {
-		t.Errorf("PairsForGroup(cluster2, failover2) = %v", got)
+	hs := c.Hosts("cluster2")
+	if len(hs) != len(want) {
+		t.Fatalf("Hosts(cluster2) = %+v", hs)
 	}
-	if got := c.PairsForGroup("cluster2", "failover1"); len(got) != 0 {
-		t.Errorf("a group name of the other cluster matched: %v", got)
+	for i, w := range want {
+		h := hs[i]
+		if h.Cluster != "cluster2" || h.Server != w.server || h.Host != w.host || h.Port != w.port || h.HTTPS != w.https {
+			t.Errorf("Hosts(cluster2)[%d] = %+v, want %+v", i, h, w)
+		}
+		if h.WinRM.Username != `LAB\admin` || h.WinRM.Password.Value() != "lab-pass" {
+			t.Errorf("Hosts(cluster2)[%d] lacks the WinRM settings: %+v", i, h)
+		}
 	}
-	if p, ok := c.Pair("vm2"); !ok || p != &c.Pairs[1] {
-		t.Error("Pair(vm2)")
+	if hs := c.Hosts("cluster9"); hs != nil {
+		t.Errorf("Hosts of an unknown cluster: %+v", hs)
 	}
 	if cl, ok := c.Cluster("cluster2"); !ok || cl != &c.Clusters[1] {
 		t.Error("Cluster(cluster2)")
-	}
-	if !c.HookToken("cluster1").Equal("hook-token-0-0123456789") || c.HookToken("cluster2").Equal("hook-token-0-0123456789") {
-		t.Error("HookToken mixes the clusters up")
 	}
 }

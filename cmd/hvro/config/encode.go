@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/hvro/hvro/replica"
 )
 
 // docs comments each key in PrintDefaults. Keys are generic paths: a list
@@ -30,16 +32,12 @@ var docs = map[string]string{
 	"winrm.username":                             `required, e.g. CORP\svc-hvro`,
 	"winrm.password_file":                        "required (or password_env); mode 0600",
 	"winrm.password_env":                         "name of a variable holding the password, instead of the file",
-	"winrm.auth":                                 "basic | ntlm | kerberos",
+	"winrm.auth":                                 "basic | ntlm (kerberos is not supported)",
 	"winrm.https":                                "true: every server URL must be https",
 	"winrm.insecure_skip_verify":                 "accept any host certificate (https)",
 	"winrm.ca_file":                              "PEM bundle that verifies the hosts' certificates (https)",
 	"winrm.timeout":                              "per WinRM request; up to 10m",
-	"winrm.max_concurrent_per_host":              "commands in flight per host, 1 to 64",
-	"winrm.kerberos":                             "only with auth: kerberos",
-	"winrm.kerberos.realm":                       "required with kerberos, e.g. CORP.EXAMPLE.COM",
-	"winrm.kerberos.krb5_conf":                   "Kerberos configuration file",
-	"winrm.kerberos.spn":                         "service principal; empty: HTTP/<host>",
+	"winrm.max_concurrent_per_host":              "commands in flight per host, 1 to " + strconv.Itoa(replica.MaxShells) + " (Windows' shells per user)",
 	"clusters":                                   "required: the ECX clusters (an entry's defaults are shown)",
 	"clusters[].name":                            "required, unique; A-Z a-z 0-9 _ . - (a metric label)",
 	"clusters[].api":                             "the ECX RESTful API",

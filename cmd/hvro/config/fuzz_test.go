@@ -99,16 +99,15 @@ func checkUsable(t *testing.T, c *Config) {
 		t.Fatalf("accepted without clusters, admin token, WinRM password or data_dir: %+v", c)
 	}
 	for _, cl := range c.Clusters {
-		if cl.Servers == nil || len(cl.Servers) == 0 || len(cl.API.Endpoints) == 0 || cl.API.Password.IsZero() || c.HookToken(cl.Name).IsZero() {
+		if cl.Servers == nil || len(cl.Servers) == 0 || len(cl.API.Endpoints) == 0 || cl.API.Password.IsZero() || cl.HookToken.IsZero() {
 			t.Fatalf("cluster %q accepted incomplete: %+v", cl.Name, cl)
 		}
 		if got := len(c.Hosts(cl.Name)); got != len(cl.Servers) {
 			t.Fatalf("cluster %q: %d hosts for %d servers", cl.Name, got, len(cl.Servers))
 		}
-		for name := range cl.Servers {
-			h, ok := c.ServerHost(cl.Name, strings.ToUpper(name))
-			if !ok || h.Server != name || h.Host == "" || h.Port == 0 {
-				t.Fatalf("ServerHost(%q, %q) = %+v, %v", cl.Name, name, h, ok)
+		for _, h := range c.Hosts(cl.Name) {
+			if _, ok := cl.Servers[h.Server]; !ok || h.Host == "" || h.Port == 0 {
+				t.Fatalf("cluster %q: host %+v", cl.Name, h)
 			}
 		}
 	}
@@ -120,13 +119,6 @@ func checkUsable(t *testing.T, c *Config) {
 		for _, s := range []Side{p.Primary, p.Replica} {
 			if _, ok := c.Cluster(s.Cluster); !ok {
 				t.Fatalf("pair %q names cluster %q, which is missing", p.Name, s.Cluster)
-			}
-			found := false
-			for _, q := range c.PairsForGroup(s.Cluster, s.Group) {
-				found = found || q == p
-			}
-			if !found {
-				t.Fatalf("PairsForGroup(%q, %q) misses pair %q", s.Cluster, s.Group, p.Name)
 			}
 		}
 	}

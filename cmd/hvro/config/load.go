@@ -33,8 +33,8 @@ func WithEnv(lookup func(name string) (string, bool)) Option {
 	return func(l *loader) { l.env = lookup }
 }
 
-// WithFiles replaces the file system for *_file secrets, TLS, CA and
-// krb5.conf files and the data_dir check.
+// WithFiles replaces the file system for *_file secrets, TLS and CA files
+// and the data_dir check.
 func WithFiles(f Files) Option {
 	return func(l *loader) { l.files = f }
 }
@@ -128,7 +128,6 @@ func (c *Config) complete(dir string) {
 	abs(&c.Auth.AdminTokenFile)
 	abs(&c.WinRM.PasswordFile)
 	abs(&c.WinRM.CAFile)
-	abs(&c.WinRM.Kerberos.KRB5Conf)
 	c.LogLevel = strings.ToLower(c.LogLevel)
 	c.LogFormat = strings.ToLower(c.LogFormat)
 	c.WinRM.Auth = strings.ToLower(c.WinRM.Auth)
@@ -169,7 +168,8 @@ func (l *loader) stat(k *checker, path, name string) (fs.FileInfo, bool) {
 	return fi, true
 }
 
-func (l *loader) read(k *checker, path, name string) ([]byte, bool) {
+// regular stats name once and checks that it is a regular file.
+func (l *loader) regular(k *checker, path, name string) (fs.FileInfo, bool) {
 	fi, ok := l.stat(k, path, name)
 	if !ok {
 		return nil, false
@@ -178,6 +178,19 @@ func (l *loader) read(k *checker, path, name string) ([]byte, bool) {
 		k.add(path, "%s is not a regular file", quote(name))
 		return nil, false
 	}
+	return fi, true
+}
+
+// read reads a regular file.
+func (l *loader) read(k *checker, path, name string) ([]byte, bool) {
+	if _, ok := l.regular(k, path, name); !ok {
+		return nil, false
+	}
+	return l.readFile(k, path, name)
+}
+
+// readFile reads a file regular has already checked.
+func (l *loader) readFile(k *checker, path, name string) ([]byte, bool) {
 	data, err := l.files.ReadFile(name)
 	if err != nil {
 		fileProblem(k, path, name, err)
@@ -219,22 +232,15 @@ func (l *loader) private(k *checker, path, name string, fi fs.FileInfo) bool {
 // secretFile reads a one-line secret. Nothing of its content reaches a
 // message, only its shape.
 func (l *loader) secretFile(k *checker, path, name string) (string, bool) {
-	fi, ok := l.stat(k, path, name)
-	if !ok {
-		return "", false
-	}
-	if !fi.Mode().IsRegular() {
-		k.add(path, "%s is not a regular file", quote(name))
-		return "", false
-	}
-	if !l.private(k, path, name, fi) {
+	fi, ok := l.regular(k, path, name)
+	if !ok || !l.private(k, path, name, fi) {
 		return "", false
 	}
 	if fi.Size() > maxSecretFile {
 		k.add(path, "%s has %d bytes; a secret file holds the secret on one line", quote(name), fi.Size())
 		return "", false
 	}
-	data, ok := l.read(k, path, name)
+	data, ok := l.readFile(k, path, name)
 	if !ok {
 		return "", false
 	}
@@ -271,10 +277,6 @@ func (l *loader) secretEnv(k *checker, path, name string) (string, bool) {
 	return v, true
 }
 
-func (l *loader) readable(k *checker, path, name string) {
-	l.read(k, path, name)
-}
-
 func (l *loader) dir(k *checker, path, name string) {
 	fi, err := l.files.Stat(name)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -300,8 +302,8 @@ func (l *loader) keyPair(k *checker, certFile, keyFile string) {
 	cert, certOK := l.read(k, "tls.cert_file", certFile)
 	var key []byte
 	keyOK := false
-	if fi, ok := l.stat(k, "tls.key_file", keyFile); ok && l.private(k, "tls.key_file", keyFile, fi) {
-		key, keyOK = l.read(k, "tls.key_file", keyFile)
+	if fi, ok := l.regular(k, "tls.key_file", keyFile); ok && l.private(k, "tls.key_file", keyFile, fi) {
+		key, keyOK = l.readFile(k, "tls.key_file", keyFile)
 	}
 	if !certOK || !keyOK {
 		return

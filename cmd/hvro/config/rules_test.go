@@ -1,10 +1,14 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/hvro/hvro/replica"
 )
 
 // A rule case edits the example config and names every problem expected
@@ -78,24 +82,23 @@ var ruleCases = []ruleCase{
 	{name: "winrm password from env", edits: []edit{{"winrm.password_file", del}, {"winrm.password_env", "HVRO_WINRM_PASS"}}},
 	{name: "winrm password short is fine", edits: []edit{{"winrm.password_file", del}, {"winrm.password_env", "HVRO_SHORT"}}},
 	{name: "winrm auth ntlm any case", edits: []edit{{"winrm.auth", "NTLM"}}},
-	{name: "winrm auth unknown", edits: []edit{{"winrm.auth", "digest"}}, want: []string{`winrm.auth: "digest" is not one of basic, ntlm, kerberos`}},
-	{name: "winrm kerberos", setup: func(t *testing.T, dir string) {
-		writeFile(t, filepath.Join(dir, "krb5.conf"), "[libdefaults]\n", 0o644)
-	},
-		edits: []edit{{"winrm.auth", "kerberos"}, {"winrm.kerberos", "{realm: CORP.EXAMPLE.COM, krb5_conf: krb5.conf}"}}},
-	{name: "winrm kerberos without realm", edits: []edit{{"winrm.auth", "kerberos"}, {"winrm.kerberos", "{krb5_conf: nope.conf}"}},
-		want: []string{"winrm.kerberos.realm: required with winrm.auth: kerberos", `winrm.kerberos.krb5_conf: file "$DIR/nope.conf" does not exist`}},
-	{name: "winrm kerberos settings with basic", edits: []edit{{"winrm.kerberos", "{realm: CORP.EXAMPLE.COM}"}},
-		want: []string{`winrm.kerberos: set, but winrm.auth is "basic"`}},
+	{name: "winrm auth unknown", edits: []edit{{"winrm.auth", "digest"}}, want: []string{`winrm.auth: "digest" is not one of basic, ntlm`}},
+	// The WinRM driver has no Kerberos transport: refused by name, with the way out.
+	{name: "winrm kerberos refused", edits: []edit{{"winrm.auth", "kerberos"}},
+		want: []string{`winrm.auth: "kerberos" is not supported: hvro does not use the WinRM library's Kerberos transport`}},
+	{name: "winrm kerberos refused any case", edits: []edit{{"winrm.auth", "Kerberos"}}, want: []string{`winrm.auth: use "ntlm", or "basic" over https`}},
+	{name: "winrm kerberos block is unknown", edits: []edit{{"winrm.kerberos", "{realm: CORP.EXAMPLE.COM}"}}, want: []string{`winrm.kerberos: unknown key "kerberos"`}},
 	{name: "winrm timeout zero", edits: []edit{{"winrm.timeout", "0s"}}, want: []string{"winrm.timeout: 0s is out of range; use 1s to 10m"}},
 	{name: "winrm timeout too long", edits: []edit{{"winrm.timeout", "11m"}}, want: []string{"winrm.timeout: 11m is out of range"}},
 	{name: "winrm timeout 10m", edits: []edit{{"winrm.timeout", "10m"}}},
 	{name: "winrm timeout without unit", edits: []edit{{"winrm.timeout", "60"}}, want: []string{`winrm.timeout: 60 has no unit; write a Go duration such as "60s"`}},
 	{name: "winrm timeout quoted without unit", edits: []edit{{"winrm.timeout", `"60"`}}, want: []string{`winrm.timeout: "60" is not a Go duration`}},
 	{name: "winrm timeout in days", edits: []edit{{"winrm.timeout", "1d"}}, want: []string{`winrm.timeout: "1d" is not a Go duration`}},
-	{name: "winrm max_concurrent 0", edits: []edit{{"winrm.max_concurrent_per_host", "0"}}, want: []string{"winrm.max_concurrent_per_host: 0 is out of range; use 1 to 64"}},
-	{name: "winrm max_concurrent 65", edits: []edit{{"winrm.max_concurrent_per_host", "65"}}, want: []string{"winrm.max_concurrent_per_host: 65 is out of range"}},
-	{name: "winrm max_concurrent 64", edits: []edit{{"winrm.max_concurrent_per_host", "64"}}},
+	// The driver's cap (replica.MaxShells, Windows' shells per user) is the config's.
+	{name: "winrm max_concurrent 0", edits: []edit{{"winrm.max_concurrent_per_host", "0"}}, want: []string{fmt.Sprintf("winrm.max_concurrent_per_host: 0 is out of range; use 1 to %d", replica.MaxShells)}},
+	{name: "winrm max_concurrent above the shells", edits: []edit{{"winrm.max_concurrent_per_host", strconv.Itoa(replica.MaxShells + 1)}},
+		want: []string{fmt.Sprintf("winrm.max_concurrent_per_host: %d is out of range", replica.MaxShells+1)}},
+	{name: "winrm max_concurrent at the shells", edits: []edit{{"winrm.max_concurrent_per_host", strconv.Itoa(replica.MaxShells)}}},
 	{name: "winrm https needs https URLs", edits: []edit{{"winrm.https", "true"}}, want: []string{
 		`clusters[0].servers.node1.winrm: "http://node1.corp.example:5985/wsman" is http but winrm.https is true`,
 		`clusters[0].servers.node2.winrm: "http://node2.corp.example:5985/wsman" is http`,

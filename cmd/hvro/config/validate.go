@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/hvro/hvro/replica"
 )
 
 // Validate checks every rule that needs no I/O and returns Problems, or
@@ -111,22 +113,17 @@ func (k *checker) winrm() {
 		k.add("winrm.username", `required: the account hvro uses on every Hyper-V host (e.g. CORP\svc-hvro)`)
 	}
 	k.secret("winrm", "password", w.PasswordFile, w.PasswordEnv, &w.Password, false, "the password of winrm.username")
-	k.oneOf("winrm.auth", w.Auth, WinRMBasic, WinRMNTLM, WinRMKerberos)
-	k.durationIn("winrm.timeout", w.Timeout, time.Second, 10*time.Minute)
-	k.intIn("winrm.max_concurrent_per_host", w.MaxConcurrentPerHost, 1, 64)
-	k.caFile("winrm", w.CAFile, w.InsecureSkipVerify)
-	if w.Auth == WinRMKerberos {
-		if w.Kerberos.Realm == "" {
-			k.add("winrm.kerberos.realm", "required with winrm.auth: kerberos (e.g. CORP.EXAMPLE.COM)")
-		}
-		if w.Kerberos.KRB5Conf == "" {
-			k.add("winrm.kerberos.krb5_conf", "required with winrm.auth: kerberos")
-		} else if k.io != nil {
-			k.io.readable(k, "winrm.kerberos.krb5_conf", w.Kerberos.KRB5Conf)
-		}
-	} else if w.Kerberos.Realm != "" || w.Kerberos.SPN != "" {
-		k.add("winrm.kerberos", "set, but winrm.auth is %s; it is used only with kerberos", quote(w.Auth))
+	if w.Auth == "kerberos" {
+		// The driver refuses it too (replica.New): say why here, before
+		// serve does.
+		k.add("winrm.auth", `"kerberos" is not supported: hvro does not use the WinRM library's Kerberos transport (it needs a krb5.conf, realm and SPN per host and has no message encryption); use "ntlm", or "basic" over https`)
+	} else {
+		k.oneOf("winrm.auth", w.Auth, WinRMBasic, WinRMNTLM)
 	}
+	k.durationIn("winrm.timeout", w.Timeout, time.Second, 10*time.Minute)
+	// Each command holds one shell; Windows allows replica.MaxShells per user.
+	k.intIn("winrm.max_concurrent_per_host", w.MaxConcurrentPerHost, 1, replica.MaxShells)
+	k.caFile("winrm", w.CAFile, w.InsecureSkipVerify)
 }
 
 func (k *checker) cluster(i int, names map[string]int, hosts map[string]string) {
