@@ -29,6 +29,11 @@ func winrmHost(h config.Host, peers func(string) string, m *metrics.Metrics, log
 
 func isTransient(err error) bool { return replica.IsTransient(err) }
 
+// Close closes the WinRM driver (Service.Shutdown, after the controller
+// stopped): it waits a few seconds for shells of cancelled commands to be
+// deleted.
+func (h replicaHost) Close() error { return h.d.Close() }
+
 // replicaHost adapts the WinRM driver to the orchestrator's two verbs.
 type replicaHost struct {
 	d     *replica.Driver

@@ -10,11 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +51,15 @@ type Service struct {
 	cfg     *config.Config
 	ctrl    *orchestrator.Controller
 	drivers map[string]orchestrator.Host // by host key
+	// retired are the drivers reloads replaced. A step that started before
+	// a reload may still hold one (the controller keeps a step's host
+	// across its retries), and a closed driver fails every command, so they
+	// are closed only in Shutdown, after the controller stopped. Their
+	// idle connections time out on their own meanwhile.
+	retired []orchestrator.Host
+	// peers maps a host key to the name Hyper-V replicates to, for every
+	// driver: a driver kept across a reload learns the new hosts' names.
+	peers   map[string]string
 	load    func() (*config.Config, error)
 	pollers context.CancelFunc
 	pollWG  sync.WaitGroup
@@ -78,14 +87,17 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 		return nil, fmt.Errorf("open the store: %w", err)
 	}
 	s.store = st
+	s.peers = peerNames(cfg)
 	drivers, err := s.buildDrivers(cfg)
 	if err != nil {
+		closeHosts(context.Background(), values(drivers), s.log)
 		st.Close()
 		return nil, err
 	}
 	s.drivers = drivers
 	ctrl, err := orchestrator.New(s.controllerConfig(cfg))
 	if err != nil {
+		closeHosts(context.Background(), values(drivers), s.log)
 		st.Close()
 		return nil, fmt.Errorf("orchestrator: %w", err)
 	}
@@ -142,24 +154,36 @@ func replicaServerName(h config.Host) string {
 	return h.Host
 }
 
-func (s *Service) buildDrivers(cfg *config.Config) (map[string]orchestrator.Host, error) {
-	out := map[string]orchestrator.Host{}
+// peerNames maps every host key of cfg to replicaServerName.
+func peerNames(cfg *config.Config) map[string]string {
 	names := map[string]string{}
 	for _, c := range cfg.Clusters {
 		for _, h := range cfg.Hosts(c.Name) {
 			names[hostKey(c.Name, h.Server)] = replicaServerName(h)
 		}
 	}
-	peers := func(key string) string {
-		if n, ok := names[key]; ok {
-			return n
-		}
-		return key
+	return names
+}
+
+// peer is the name Hyper-V replicates to for a host key, from the
+// configuration in force.
+func (s *Service) peer(key string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n, ok := s.peers[key]; ok {
+		return n
 	}
+	return key
+}
+
+// buildDrivers builds a driver for every host of cfg; with an error, the
+// map holds the drivers that could be built.
+func (s *Service) buildDrivers(cfg *config.Config) (map[string]orchestrator.Host, error) {
+	out := map[string]orchestrator.Host{}
 	var errs []error
 	for _, c := range cfg.Clusters {
 		for _, h := range cfg.Hosts(c.Name) {
-			d, err := s.opts.Hosts(h, peers, s.metrics, s.log.With("component", "winrm", "host", h.Server))
+			d, err := s.opts.Hosts(h, s.peer, s.metrics, s.log.With("component", "winrm", "host", h.Server))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("clusters %s servers %s: %w", c.Name, h.Server, err))
 				continue
@@ -349,7 +373,17 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	s.reloadMu.Unlock()
 	select {
 	case <-done:
+		// No step runs any more: the drivers, current and retired, may go.
+		s.reloadMu.Lock()
+		s.mu.Lock()
+		hosts := append(values(s.drivers), s.retired...)
+		s.drivers, s.retired = nil, nil
+		s.mu.Unlock()
+		s.reloadMu.Unlock()
+		closeHosts(ctx, hosts, s.log)
 	case <-ctx.Done():
+		// Steps still hold drivers, and a closed driver fails their
+		// commands: leave them open; the process exits anyway.
 		errs = append(errs, fmt.Errorf("running steps did not finish in time: %w", ctx.Err()))
 	}
 	if s.server != nil {
@@ -410,23 +444,57 @@ func (s *Service) Reload(cfg *config.Config) error {
 	}
 	drivers, err := s.buildDrivers(cfg)
 	if err != nil {
+		closeHosts(context.Background(), values(drivers), s.log) // built, never used
 		return err
 	}
+	// All or nothing: until SetPairs, which validates against the store and
+	// can fail, has taken the new pairs, the old pairs see the old drivers.
+	// Hosts only the new configuration has are added right away, so a pair
+	// that SetPairs queues finds them at once.
 	s.mu.Lock()
-	for k, d := range s.drivers {
-		if _, still := drivers[k]; still && sameHostConfig(old, cfg, k) {
-			drivers[k] = d // keep a driver whose settings did not change
+	oldDrivers, oldPeers := s.drivers, s.peers
+	kept := map[string]bool{} // hosts whose settings did not change keep their driver
+	var unused []orchestrator.Host
+	for k, d := range oldDrivers {
+		if nd, still := drivers[k]; still && sameHostConfig(old, cfg, k) {
+			kept[k] = true
+			unused = append(unused, nd)
+			drivers[k] = d
 		}
 	}
-	s.drivers = drivers
-	s.cfg = cfg
+	newPeers := peerNames(cfg)
+	stagedDrivers, stagedPeers := maps.Clone(oldDrivers), maps.Clone(oldPeers)
+	for k, d := range drivers {
+		if _, ok := stagedDrivers[k]; !ok {
+			stagedDrivers[k], stagedPeers[k] = d, newPeers[k]
+		}
+	}
+	s.drivers, s.peers = stagedDrivers, stagedPeers
 	s.mu.Unlock()
+	closeHosts(context.Background(), unused, s.log) // never handed out
 	if err := s.ctrl.SetPairs(pairsOf(cfg), clustersOf(cfg)); err != nil {
-		return fmt.Errorf("apply pairs: %w", err)
+		// The controller kept its old pairs and clusters, which name old
+		// hosts only: no pass was handed a new driver.
+		s.mu.Lock()
+		s.drivers, s.peers = oldDrivers, oldPeers
+		s.mu.Unlock()
+		var fresh []orchestrator.Host
+		for k, d := range drivers {
+			if !kept[k] {
+				fresh = append(fresh, d)
+			}
+		}
+		closeHosts(context.Background(), fresh, s.log)
+		return fmt.Errorf("apply pairs: %w; nothing was reloaded", err)
 	}
-	for _, name := range removedPairs(old, cfg) {
-		s.metrics.ForgetPair(name)
+	s.mu.Lock()
+	for k, d := range oldDrivers {
+		if !kept[k] {
+			s.retired = append(s.retired, d) // removed, or its settings changed
+		}
 	}
+	s.drivers, s.peers, s.cfg = drivers, newPeers, cfg
+	s.mu.Unlock()
 	if s.pollers != nil {
 		s.pollers()
 		s.pollWG.Wait()
@@ -455,20 +523,39 @@ func sameHostConfig(a, b *config.Config, key string) bool {
 
 func hostSettings(h config.Host) []any {
 	w := h.WinRM
-	return []any{w.Username, w.Password.Value(), w.Auth, w.HTTPS, w.InsecureSkipVerify, w.CAFile, w.Timeout, w.MaxConcurrentPerHost, w.Kerberos}
+	return []any{w.Username, w.Password.Value(), w.Auth, w.HTTPS, w.InsecureSkipVerify, w.CAFile, w.Timeout, w.MaxConcurrentPerHost}
 }
 
-func removedPairs(old, cur *config.Config) []string {
-	keep := map[string]bool{}
-	for _, p := range cur.Pairs {
-		keep[p.Name] = true
+func values(m map[string]orchestrator.Host) []orchestrator.Host {
+	out := make([]orchestrator.Host, 0, len(m))
+	for _, h := range m {
+		out = append(out, h)
 	}
-	var out []string
-	for _, p := range old.Pairs {
-		if !keep[p.Name] {
-			out = append(out, p.Name)
-		}
-	}
-	sort.Strings(out)
 	return out
+}
+
+// closeHosts closes the drivers that can be closed (the WinRM driver
+// waits a few seconds for shells of cancelled commands to be deleted), all
+// at once, until ctx ends.
+func closeHosts(ctx context.Context, hosts []orchestrator.Host, log *slog.Logger) {
+	var wg sync.WaitGroup
+	for _, h := range hosts {
+		c, ok := h.(interface{ Close() error })
+		if !ok {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Close(); err != nil {
+				log.Warn("close a WinRM driver", "error", err)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }

@@ -1,0 +1,195 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hvro/hvro/cmd/hvro/config"
+	"github.com/hvro/hvro/orchestrator"
+	"github.com/hvro/hvro/orchestrator/metrics"
+)
+
+// fakeHost is a driver that records how often it was closed.
+type fakeHost struct {
+	name   string
+	url    string
+	peers  func(string) string
+	mu     sync.Mutex
+	closed int
+}
+
+func (h *fakeHost) Inspect(context.Context, string) (orchestrator.HostView, error) {
+	return orchestrator.HostView{}, fmt.Errorf("fake host %s", h.name)
+}
+
+func (h *fakeHost) Run(context.Context, string, orchestrator.Step, orchestrator.Settings) (string, error) {
+	return "", fmt.Errorf("fake host %s", h.name)
+}
+
+func (h *fakeHost) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed++
+	return nil
+}
+
+func (h *fakeHost) closes() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
+}
+
+// fakeHosts builds fakeHosts and remembers every one.
+type fakeHosts struct {
+	mu    sync.Mutex
+	built []*fakeHost
+}
+
+func (f *fakeHosts) factory(h config.Host, peers func(string) string, _ *metrics.Metrics, _ *slog.Logger) (orchestrator.Host, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := &fakeHost{name: h.Server, url: h.URL, peers: peers}
+	f.built = append(f.built, d)
+	return d, nil
+}
+
+func (f *fakeHosts) all() []*fakeHost {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*fakeHost(nil), f.built...)
+}
+
+// testConfig has cluster1 (node1, node2) and cluster2 (node3, node4) and
+// the pair vm1, primary on cluster1.
+func testConfig(dataDir string) *config.Config {
+	c := config.Defaults()
+	c.DataDir = dataDir
+	c.Listen = "127.0.0.1:0"
+	c.Auth.AdminToken = config.NewSecret("admin-token-0123456789")
+	c.WinRM.Username = `LAB\admin`
+	c.WinRM.Password = config.NewSecret("lab-pass")
+	for i, name := range []string{"cluster1", "cluster2"} {
+		cl := config.DefaultCluster()
+		cl.Name = name
+		cl.API.Endpoints = []string{fmt.Sprintf("http://127.0.0.1:%d", 29009+i)}
+		cl.API.Username = "Administrator"
+		cl.API.Password = config.NewSecret("lab-pass")
+		cl.HookToken = config.NewSecret(fmt.Sprintf("hook-token-%d-0123456789", i))
+		cl.Servers = map[string]config.Server{
+			fmt.Sprintf("node%d", 2*i+1): {WinRM: fmt.Sprintf("http://node%d.lab.local:5985/wsman", 2*i+1)},
+			fmt.Sprintf("node%d", 2*i+2): {WinRM: fmt.Sprintf("http://node%d.lab.local:5985/wsman", 2*i+2)},
+		}
+		c.Clusters = append(c.Clusters, cl)
+	}
+	p := config.DefaultPair()
+	p.Name, p.VMName = "vm1", "vm1"
+	p.Primary = config.Side{Cluster: "cluster1", Group: "failover1", VMConfigPath: `T:\VMs\vm1.vmcx`}
+	p.Replica = config.Side{Cluster: "cluster2", Group: "failover2", VMConfigPath: `T:\Replica\vm1.vmcx`}
+	c.Pairs = append(c.Pairs, p)
+	return c
+}
+
+// TestReloadAllOrNothing: a reload that the controller refuses leaves the
+// drivers and the configuration as they were and closes what it built; a
+// good one keeps unchanged drivers, retires replaced ones without closing
+// them (a step may still hold one), and Shutdown closes every driver once.
+func TestReloadAllOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	hosts := &fakeHosts{}
+	cfg1 := testConfig(dir)
+	s, err := New(cfg1, Options{Hosts: hosts.factory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	original := map[string]*fakeHost{}
+	for _, h := range hosts.all() {
+		original[h.name] = h
+	}
+	if len(original) != 4 {
+		t.Fatalf("built %d drivers, want 4", len(original))
+	}
+	current := func(key string) *fakeHost {
+		h, ok := s.host(key)
+		if !ok {
+			return nil
+		}
+		return h.(*fakeHost)
+	}
+
+	// The store says cluster1 holds vm1's primary role; a configuration
+	// whose vm1 lives on cluster2 and cluster3 is refused by SetPairs.
+	bad := testConfig(dir)
+	c3 := config.DefaultCluster()
+	c3.Name = "cluster3"
+	c3.API = bad.Clusters[1].API
+	c3.HookToken = config.NewSecret("hook-token-3-0123456789")
+	c3.Servers = map[string]config.Server{"node5": {WinRM: "http://node5.lab.local:5985/wsman"}}
+	bad.Clusters = append(bad.Clusters, c3)
+	bad.Pairs[0].Primary = config.Side{Cluster: "cluster2", Group: "failover2", VMConfigPath: `T:\Replica\vm1.vmcx`}
+	bad.Pairs[0].Replica = config.Side{Cluster: "cluster3", Group: "failover3", VMConfigPath: `T:\VMs\vm1.vmcx`}
+	err = s.Reload(bad)
+	if err == nil || !strings.Contains(err.Error(), "holds the primary role") {
+		t.Fatalf("Reload of a config the store contradicts: %v", err)
+	}
+	if s.cfg != cfg1 {
+		t.Error("a refused reload replaced the configuration")
+	}
+	for name, h := range original {
+		if current(name) != h || h.closes() != 0 {
+			t.Errorf("%s after a refused reload: current %v, closed %d times", name, current(name) == h, h.closes())
+		}
+	}
+	if current("node5") != nil {
+		t.Error("a refused reload left node5's driver in place")
+	}
+	for _, h := range hosts.all() {
+		if original[h.name] != h && h.closes() != 1 {
+			t.Errorf("driver %s built by the refused reload closed %d times, want 1", h.name, h.closes())
+		}
+	}
+
+	// A good reload: node2 moves, node4 goes, node6 comes.
+	good := testConfig(dir)
+	good.Clusters[0].Servers["node2"] = config.Server{WinRM: "http://node2b.lab.local:5985/wsman"}
+	delete(good.Clusters[1].Servers, "node4")
+	good.Clusters[1].Servers["node6"] = config.Server{WinRM: "http://node6.lab.local:5985/wsman"}
+	if err := s.Reload(good); err != nil {
+		t.Fatal(err)
+	}
+	if s.cfg != good {
+		t.Error("the configuration was not replaced")
+	}
+	for _, name := range []string{"node1", "node3"} {
+		if current(name) != original[name] {
+			t.Errorf("%s: a driver whose settings did not change was replaced", name)
+		}
+	}
+	if h := current("node2"); h == nil || h == original["node2"] || h.url != "http://node2b.lab.local:5985/wsman" {
+		t.Errorf("node2: %+v, want a new driver for the new URL", h)
+	}
+	if current("node4") != nil || current("node6") == nil {
+		t.Error("node4 still there or node6 missing")
+	}
+	for name, h := range original {
+		if h.closes() != 0 {
+			t.Errorf("%s closed %d times by the reload; a running step may still hold it", name, h.closes())
+		}
+	}
+	// A kept driver learns the names of new hosts.
+	if got := original["node1"].peers("node6"); got != "node6.lab.local" {
+		t.Errorf("node1's peers(node6) = %q, want node6.lab.local", got)
+	}
+
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hosts.all() {
+		if h.closes() != 1 {
+			t.Errorf("driver %s (%s) closed %d times, want 1", h.name, h.url, h.closes())
+		}
+	}
+}
