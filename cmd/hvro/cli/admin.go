@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -149,7 +150,7 @@ func Admin(name string, args []string, env func(string) string, stdout, stderr i
 		return nil
 	}
 	if err := run(); err != nil {
-		if strings.Contains(err.Error(), errUsage.Error()) {
+		if errors.Is(err, errUsage) {
 			return usage("%v", err)
 		}
 		fmt.Fprintf(stderr, "hvro %s: %v\n", name, err)

@@ -113,4 +113,6 @@ func checkSecretMode(path string, info os.FileInfo) error {
 	return nil
 }
 
+// errUsage marks an error as the caller's misuse (exit 2, not 1); test it
+// with errors.Is, never by the message: an answer of hvro may say "usage".
 var errUsage = errors.New("usage")
