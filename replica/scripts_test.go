@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hvro/hvro/test/pstool"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -76,47 +77,7 @@ func TestScriptsGolden(t *testing.T) {
 			t.Errorf("%s: golden file of a script the driver no longer emits (run with -update)", f)
 		}
 	}
-	parseWithTreeSitter(t, files)
-}
-
-// parseWithTreeSitter runs test/pstool/parse.mjs on files. A missing node
-// or tool is a failure, not a skip: the check is part of CI. A broken
-// canary script goes along to prove the check can fail.
-func parseWithTreeSitter(t *testing.T, files []string) {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node not found (%v): install Node.js, then run: (cd test/pstool && npm ci)", err)
-	}
-	tool := filepath.Join("..", "test", "pstool")
-	for _, dep := range []string{"web-tree-sitter", "tree-sitter-powershell"} {
-		if _, err := os.Stat(filepath.Join(tool, "node_modules", dep)); err != nil {
-			t.Fatalf("%s is not installed: run: (cd test/pstool && npm ci)", dep)
-		}
-	}
-	canary := filepath.Join(t.TempDir(), "canary.ps1")
-	if err := os.WriteFile(canary, []byte("if ($x { 'unclosed'\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(node, append([]string{filepath.Join(tool, "parse.mjs"), canary}, files...)...)
-	out, err := cmd.CombinedOutput()
-	var problems []string
-	canaryFound := false
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		switch {
-		case strings.HasPrefix(line, canary+":"):
-			canaryFound = true
-		case strings.Contains(line, "parse problem(s)"):
-		case line != "":
-			problems = append(problems, line)
-		}
-	}
-	if !canaryFound || err == nil {
-		t.Fatalf("parse.mjs did not reject a broken script (exit %v):\n%s", err, out)
-	}
-	if len(problems) > 0 {
-		t.Fatalf("tree-sitter-powershell rejects emitted scripts:\n%s", strings.Join(problems, "\n"))
-	}
+	pstool.Parse(t, files...)
 }
 
 func TestPSQuote(t *testing.T) {
