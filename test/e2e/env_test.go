@@ -347,24 +347,36 @@ func (e *env) pair() pairView {
 	return r.Pairs[0]
 }
 
-// control calls the lab's control API.
+// control calls the lab's control API and fails the test on an error;
+// only from the test's goroutine (see controlErr).
 func (e *env) control(method, path string, body any) {
 	e.t.Helper()
+	if err := e.controlErr(method, path, body); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// controlErr calls the lab's control API; safe from any goroutine.
+func (e *env) controlErr(method, path string, body any) error {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, e.lab.Addrs().Control+path, rd)
+	req, err := http.NewRequest(method, e.lab.Addrs().Control+path, rd)
+	if err != nil {
+		return err
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode >= 300 {
-		e.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, data)
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, data)
 	}
+	return nil
 }
 
 func (e *env) state() lab.State { return e.lab.State() }

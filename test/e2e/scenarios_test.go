@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -17,7 +18,15 @@ func (e *env) move(cluster, group, target string) {
 
 func (e *env) serverDown(cluster, server string) {
 	e.t.Helper()
-	e.control("POST", fmt.Sprintf("/sim/ecx/%s/servers/%s/down", cluster, server), nil)
+	if err := e.serverDownErr(cluster, server); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// serverDownErr is serverDown for other goroutines, where t.Fatal is not
+// allowed: the caller fails the test.
+func (e *env) serverDownErr(cluster, server string) error {
+	return e.controlErr("POST", fmt.Sprintf("/sim/ecx/%s/servers/%s/down", cluster, server), nil)
 }
 
 func (e *env) serverUp(cluster, server string) {
@@ -165,10 +174,14 @@ func TestScenarios(t *testing.T) {
 			})
 			run("both clusters fail over at the same time", func() {
 				var wg sync.WaitGroup
+				errs := make([]error, 2)
 				wg.Add(2)
-				go func() { defer wg.Done(); e.serverDown("cluster1", "node2") }()
-				go func() { defer wg.Done(); e.serverDown("cluster2", "node4") }()
+				go func() { defer wg.Done(); errs[0] = e.serverDownErr("cluster1", "node2") }()
+				go func() { defer wg.Done(); errs[1] = e.serverDownErr("cluster2", "node4") }()
 				wg.Wait()
+				if err := errors.Join(errs...); err != nil {
+					t.Fatal(err)
+				}
 				e.waitConverged("node1", "node3")
 				st := e.state()
 				for _, h := range st.Hosts {
