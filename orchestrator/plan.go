@@ -46,7 +46,6 @@ const (
 	StepFailover         StepKind = "failover"
 	StepCompleteFailover StepKind = "complete_failover"
 	StepReverse          StepKind = "reverse"
-	StepSetAsReplica     StepKind = "set_as_replica"
 	StepSwitchRole       StepKind = "switch_primary_role" // bookkeeping: the store records the new primary cluster
 )
 
@@ -58,7 +57,6 @@ type Step struct {
 	Peer       string // enable_primary, reverse: the replica host
 	Resync     bool   // resume_replication
 	UseBackup  bool   // start_initial_replication
-	TurnOff    bool   // stop_vm
 	Cluster    string // switch_primary_role: the new primary cluster
 	Why        string
 }
@@ -83,9 +81,6 @@ func (s Step) Summary() string {
 		}
 		return "resume replication"
 	case StepStopVM:
-		if s.TurnOff {
-			return "turn the VM off"
-		}
 		return "shut the VM down"
 	case StepSwitchRole:
 		return "record " + s.Cluster + " as the primary cluster"

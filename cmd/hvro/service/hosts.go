@@ -72,7 +72,7 @@ func (h replicaHost) Run(ctx context.Context, vm string, s orchestrator.Step, se
 		}
 		return "", nil
 	case orchestrator.StepStopVM:
-		return "", h.d.StopVM(ctx, ref, s.TurnOff)
+		return "", h.d.StopVM(ctx, ref, false) // a clean shutdown: hvro never pulls the plug
 	case orchestrator.StepRegister:
 		r, err := h.d.Register(ctx, ref, s.ConfigPath)
 		switch {
@@ -106,8 +106,6 @@ func (h replicaHost) Run(ctx context.Context, vm string, s orchestrator.Step, se
 		return "", h.d.CompleteFailover(ctx, ref)
 	case orchestrator.StepReverse:
 		return "", h.d.Reverse(ctx, ref, h.peers(s.Peer), rs)
-	case orchestrator.StepSetAsReplica:
-		return "", h.d.SetAsReplica(ctx, ref)
 	}
 	return "", fmt.Errorf("step %s has no WinRM action", s.Kind)
 }
