@@ -112,7 +112,15 @@ func (l *lab) clientWith(t testing.TB, cfg Config) *Client {
 	}
 	cfg.RetryWaitMin, cfg.RetryWaitMax = 10*time.Millisecond, 20*time.Millisecond
 	cfg.Logger = slog.New(slog.NewTextHandler(l.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg.OnRequest = l.calls.add(l.urls)
+	record := l.calls.add(l.urls)
+	if also := cfg.OnRequest; also != nil {
+		cfg.OnRequest = func(ep, outcome string, d time.Duration) {
+			record(ep, outcome, d)
+			also(ep, outcome, d)
+		}
+	} else {
+		cfg.OnRequest = record
+	}
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
