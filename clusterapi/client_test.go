@@ -282,7 +282,14 @@ func TestFaults(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLab(t)
-			c := l.client(t, tc.endpoints...)
+			cfg := Config{}
+			for _, e := range tc.endpoints {
+				cfg.Endpoints = append(cfg.Endpoints, l.urls[e])
+			}
+			if tc.fault.Kind == ecx.FaultHang {
+				cfg.Timeout = 500 * time.Millisecond
+			}
+			c := l.clientWith(t, cfg)
 			if err := l.c.SetFault(tc.fault); err != nil {
 				t.Fatal(err)
 			}

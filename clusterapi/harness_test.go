@@ -84,7 +84,7 @@ func newLab(t testing.TB, opts ...groupOpt) *lab {
 	return l
 }
 
-// client builds a Client on the named endpoints with fast timeouts.
+// client builds a Client on the named endpoints with fast retries.
 func (l *lab) client(t testing.TB, endpoints ...string) *Client {
 	t.Helper()
 	var urls []string
@@ -105,7 +105,8 @@ func (l *lab) clientWith(t testing.TB, cfg Config) *Client {
 		cfg.Username, cfg.Password = user, password
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = 500 * time.Millisecond
+		// Long enough for a loaded CI machine; tests of hangs set a short one.
+		cfg.Timeout = 5 * time.Second
 	}
 	if cfg.Retries == 0 {
 		cfg.Retries = 1

@@ -651,12 +651,14 @@ func TestLargeOutputIsSplitByMaxEnvelopeSize(t *testing.T) {
 
 func TestIdleShellsExpire(t *testing.T) {
 	cfg := baseConfig(nil)
-	cfg.ShellIdleTimeout = 300 * time.Millisecond
+	// Long enough that a loaded machine does not expire the shell between
+	// its creation and the first command.
+	cfg.ShellIdleTimeout = time.Second
 	h := startHost(t, wsman.HostConfig{Server: cfg})
 	c := newRaw(t, h)
 	shell := c.createShell()
 	// A request in progress keeps the shell alive past the idle timeout.
-	id := c.command(shell, "powershell", "-Command", "sleep 800; out kept")
+	id := c.command(shell, "powershell", "-Command", "sleep 1600; out kept")
 	out, _, _, _ := c.receiveAll(shell, id, "PT5S")
 	if string(out) != "kept\r\n" {
 		t.Fatalf("out %q", out)
