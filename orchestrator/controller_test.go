@@ -578,15 +578,16 @@ func TestPauseResume(t *testing.T) {
 	}
 }
 
-// TestRestartWaitsForOrphanedCommand: after a crash, a pair whose step was
-// running is not acted on until that step's command must have ended.
-func TestRestartWaitsForOrphanedCommand(t *testing.T) {
-	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "hvro.db"), store.Options{})
+// startAfterCrash starts a controller on a store left by a crash in the
+// middle of vm1's enable_replica step, with commands allowed hold to run.
+// It returns the controller and when the crashed step started.
+func startAfterCrash(t *testing.T, w *fakeWorld, hold time.Duration) (*Controller, time.Time) {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "hvro.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	started := time.Now()
 	err = st.Update(func(tx store.Tx) error {
 		if err := tx.PutPair(store.Pair{Name: "vm1", PrimaryCluster: "cluster1"}); err != nil {
@@ -599,11 +600,10 @@ func TestRestartWaitsForOrphanedCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newFakeWorld()
 	spec := testSpec
 	spec.InitialPrimary = "cluster1"
 	c, err := New(Config{Store: st, Hosts: func(h string) (Host, bool) { return fakeHost{w, h}, true }, Clusters: testClusters,
-		Pairs: []PairSpec{spec}, CommandTimeout: 400 * time.Millisecond, ProgressInterval: 10 * time.Millisecond})
+		Pairs: []PairSpec{spec}, CommandTimeout: hold, ProgressInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -611,7 +611,15 @@ func TestRestartWaitsForOrphanedCommand(t *testing.T) {
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer c.Stop()
+	t.Cleanup(c.Stop)
+	return c, started
+}
+
+// TestRestartWaitsForOrphanedCommand: after a crash, a pair whose step was
+// running is not acted on until that step's command must have ended.
+func TestRestartWaitsForOrphanedCommand(t *testing.T) {
+	w := newFakeWorld()
+	_, started := startAfterCrash(t, w, 400*time.Millisecond)
 	deadline := time.Now().Add(5 * time.Second)
 	for w.ran() == "" {
 		if time.Now().After(deadline) {
@@ -629,39 +637,11 @@ func TestRestartWaitsForOrphanedCommand(t *testing.T) {
 // not dropped (a dropped evacuation would let the disk leave with
 // replication still set up).
 func TestHoldKeepsQueuedRequests(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "hvro.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	started := time.Now()
-	err = st.Update(func(tx store.Tx) error {
-		if err := tx.PutPair(store.Pair{Name: "vm1", PrimaryCluster: "cluster1"}); err != nil {
-			return err
-		}
-		id, _ := tx.NextOperationID()
-		return tx.PutOperation(store.Operation{ID: id, Pair: "vm1", Kind: "reconcile", State: store.OpRunning, Started: started,
-			Plan: []store.Step{{Index: 0, Kind: "enable_replica", Host: "node3", Outcome: store.OutcomeRunning, Started: started}}})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	w := newFakeWorld()
 	w.views["node1"] = HostView{VM: vm("Running"), Rep: rep("Primary", "Replicating", "node1", "node3")}
 	w.views["node3"] = HostView{VM: vm("Off"), Rep: rep("Replica", "Replicating", "node1", "node3")}
-	spec := testSpec
-	spec.InitialPrimary = "cluster1"
 	const hold = 400 * time.Millisecond
-	c, err := New(Config{Store: st, Hosts: func(h string) (Host, bool) { return fakeHost{w, h}, true }, Clusters: testClusters,
-		Pairs: []PairSpec{spec}, CommandTimeout: hold, ProgressInterval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	observeBoth(c, "node1", "node3")
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
+	c, started := startAfterCrash(t, w, hold)
 
 	id, done, err := c.Failover("vm1", true)
 	if err != nil {
