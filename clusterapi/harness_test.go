@@ -1,7 +1,6 @@
 package clusterapi
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hvro/hvro/test/capture"
 	"github.com/hvro/hvro/test/sim/ecx"
 )
 
@@ -36,7 +36,7 @@ type lab struct {
 	c     *ecx.Cluster
 	urls  map[string]string // endpoint name -> base URL
 	calls *callLog
-	logs  *lockedWriter // everything the clients logged, at debug level
+	logs  *capture.Buffer // everything the clients logged, at debug level
 }
 
 type groupOpt func(*ecx.GroupConfig)
@@ -73,7 +73,7 @@ func newLab(t testing.TB, opts ...groupOpt) *lab {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	l := &lab{c: c, urls: map[string]string{}, calls: &callLog{}, logs: &lockedWriter{w: &bytes.Buffer{}}}
+	l := &lab{c: c, urls: map[string]string{}, calls: &callLog{}, logs: &capture.Buffer{}}
 	for _, name := range []string{"fip", "node1", "node2"} {
 		addr, err := c.Listen(name, "127.0.0.1:0")
 		if err != nil {
@@ -155,23 +155,6 @@ func (cl *callLog) take() []string {
 	out := cl.calls
 	cl.calls = nil
 	return out
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.String()
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(p)
 }
 
 // deadURL is a loopback address nothing listens on: connections are refused.

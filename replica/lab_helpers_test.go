@@ -1,14 +1,13 @@
 package replica
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/hvro/hvro/test/capture"
 	"github.com/hvro/hvro/test/sim/lab"
 )
 
@@ -63,7 +62,7 @@ func topology(t testing.TB) *lab.Topology {
 type testLab struct {
 	*lab.Lab
 	t    *testing.T
-	logs *syncBuffer
+	logs *capture.Buffer
 }
 
 func startLab(t *testing.T, mutate ...func(*lab.Topology)) *testLab {
@@ -76,7 +75,7 @@ func startLab(t *testing.T, mutate ...func(*lab.Topology)) *testLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl := &testLab{Lab: l, t: t, logs: &syncBuffer{}}
+	tl := &testLab{Lab: l, t: t, logs: &capture.Buffer{}}
 	t.Cleanup(func() {
 		if err := l.Close(); err != nil {
 			t.Errorf("close lab: %v", err)
@@ -148,21 +147,4 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

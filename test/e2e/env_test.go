@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hvro/hvro/test/capture"
 	"github.com/hvro/hvro/test/sim/ecx"
 	"github.com/hvro/hvro/test/sim/hyperv"
 	"github.com/hvro/hvro/test/sim/lab"
@@ -90,7 +91,7 @@ type env struct {
 	cfgPath string
 
 	proc   *exec.Cmd
-	stderr *syncBuffer
+	stderr *capture.Buffer
 
 	checker *checker
 }
@@ -234,28 +235,10 @@ func tail(s string, n int) string {
 	return s
 }
 
-// syncBuffer collects a subprocess's output safely.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func (e *env) startHvro() {
 	e.t.Helper()
 	if e.stderr == nil {
-		e.stderr = &syncBuffer{}
+		e.stderr = &capture.Buffer{}
 	}
 	declareSources()
 	cmd := exec.Command(hvroBin, "serve", "--config", e.cfgPath)
