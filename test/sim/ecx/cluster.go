@@ -675,20 +675,30 @@ func (c *Cluster) isUp(name string) bool {
 	return s != nil && s.up
 }
 
+// lockServer locks the cluster and finds a server for op; on an error the
+// cluster is left unlocked.
+func (c *Cluster) lockServer(op, name string) (*server, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, closedRefusal
+	}
+	srv := c.server(name)
+	if srv == nil {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("%s: %w", op, notFound("server", name))
+	}
+	return srv, nil
+}
+
 // ServerDown crashes a server: its scripts are killed, its API endpoint (if
 // served by Listen under the server's name) refuses connections, the Observer
 // hears ServerDown, and every group it owned fails over. It returns when
 // those groups settled; the error names groups that could not be started.
 func (c *Cluster) ServerDown(ctx context.Context, name string) error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return closedRefusal
-	}
-	srv := c.server(name)
-	if srv == nil {
-		c.mu.Unlock()
-		return fmt.Errorf("server down: %w", notFound("server", name))
+	srv, err := c.lockServer("server down", name)
+	if err != nil {
+		return err
 	}
 	if !srv.up {
 		c.mu.Unlock()
@@ -758,15 +768,9 @@ func (c *Cluster) recoverGroup(g *group, crashed string) error {
 // ServerUp before any group can start there. Groups do not fail back by
 // themselves.
 func (c *Cluster) ServerUp(ctx context.Context, name string) error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return closedRefusal
-	}
-	srv := c.server(name)
-	if srv == nil {
-		c.mu.Unlock()
-		return fmt.Errorf("server up: %w", notFound("server", name))
+	srv, err := c.lockServer("server up", name)
+	if err != nil {
+		return err
 	}
 	if srv.up || srv.booting {
 		c.mu.Unlock()
