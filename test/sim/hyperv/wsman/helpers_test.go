@@ -2,6 +2,7 @@ package wsman_test
 
 import (
 	"context"
+	"crypto/tls"
 	"strconv"
 	"strings"
 	"sync"
@@ -106,6 +107,21 @@ func baseConfig(rec *recorder) wsman.Config {
 }
 
 // startHost runs a host on a loopback port until the test ends.
+// labTLS makes a lab CA in a temporary folder and a server certificate it
+// signs for hostnames.
+func labTLS(t *testing.T, hostnames ...string) (*wsman.LabCA, *tls.Config) {
+	t.Helper()
+	ca, err := wsman.NewLabCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ca.ServerTLS(hostnames...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, cfg
+}
+
 func startHost(t *testing.T, hc wsman.HostConfig) *wsman.Host {
 	t.Helper()
 	if hc.HTTPAddr == "" && hc.HTTPSAddr == "" {

@@ -90,14 +90,7 @@ func TestHostCrashAndRestart(t *testing.T) {
 }
 
 func TestHostHTTPAndHTTPS(t *testing.T) {
-	ca, err := wsman.NewLabCA(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsCfg, err := ca.ServerTLS("node1", "node1.lab.local", "10.0.0.5")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, tlsCfg := labTLS(t, "node1", "node1.lab.local", "10.0.0.5")
 	cfg := baseConfig(nil)
 	cfg.RequireHTTPS = true
 	h := startHost(t, wsman.HostConfig{Server: cfg, HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0", TLS: tlsCfg})

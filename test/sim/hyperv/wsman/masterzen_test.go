@@ -142,14 +142,7 @@ func TestMasterzenDomainAccount(t *testing.T) {
 }
 
 func TestMasterzenHTTPS(t *testing.T) {
-	ca, err := wsman.NewLabCA(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsCfg, err := ca.ServerTLS("node1.lab.local")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, tlsCfg := labTLS(t, "node1.lab.local")
 	h := startHost(t, wsman.HostConfig{Server: baseConfig(nil), HTTPSAddr: "127.0.0.1:0", TLS: tlsCfg})
 
 	c := mzClient(t, h.HTTPSAddr(), true, ca.CertPEM(), testUser, testPassword, "PT10S")

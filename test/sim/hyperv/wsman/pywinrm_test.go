@@ -119,15 +119,7 @@ func TestPywinrmShellQuota(t *testing.T) {
 
 func TestPywinrmHTTPS(t *testing.T) {
 	needPywinrm(t)
-	dir := t.TempDir()
-	ca, err := wsman.NewLabCA(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsCfg, err := ca.ServerTLS("node1.lab.local")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, tlsCfg := labTLS(t, "node1.lab.local")
 	h := startHost(t, wsman.HostConfig{Server: baseConfig(nil), HTTPSAddr: "127.0.0.1:0", TLS: tlsCfg})
 	for _, tc := range []struct {
 		name   string
