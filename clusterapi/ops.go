@@ -64,16 +64,8 @@ func (c *Client) WaitGroupOnline(ctx context.Context, group, target string, poll
 	if target != "" {
 		want += " on " + target
 	}
-	return c.wait(ctx, group, want, poll, func(g Group, moved bool) (bool, error) {
-		switch {
-		case g.Status == Online && (target == "" || SameServer(g.Owner, target)):
-			return true, nil
-		case g.Status.Failed():
-			return false, ErrGroupFailed
-		case moved && g.Status.Settled():
-			return false, ErrGroupFailed
-		}
-		return false, nil
+	return c.wait(ctx, group, want, poll, func(g Group) bool {
+		return g.Status == Online && (target == "" || SameServer(g.Owner, target))
 	})
 }
 
@@ -81,23 +73,14 @@ func (c *Client) WaitGroupOnline(ctx context.Context, group, target string, poll
 // ErrGroupFailed on a failure status, or when the group settles Online after
 // having been seen in transition.
 func (c *Client) WaitGroupOffline(ctx context.Context, group string, poll time.Duration) (Group, error) {
-	return c.wait(ctx, group, "Offline", poll, func(g Group, moved bool) (bool, error) {
-		switch {
-		case g.Status == Offline:
-			return true, nil
-		case g.Status.Failed():
-			return false, ErrGroupFailed
-		case moved && g.Status.Settled():
-			return false, ErrGroupFailed
-		}
-		return false, nil
-	})
+	return c.wait(ctx, group, "Offline", poll, func(g Group) bool { return g.Status == Offline })
 }
 
-// wait polls a group until done says so. moved tells done whether a Pending
-// status was seen: right after an operation is accepted a cluster may still
-// report the old settled state, which must not count as the end.
-func (c *Client) wait(ctx context.Context, group, want string, poll time.Duration, done func(g Group, moved bool) (bool, error)) (Group, error) {
+// wait polls a group until reached says so, and fails with ErrGroupFailed
+// when the group reaches a failure status or settles elsewhere after having
+// been seen in transition. Right after an operation is accepted a cluster
+// may still report the old settled state, which must not count as the end.
+func (c *Client) wait(ctx context.Context, group, want string, poll time.Duration, reached func(Group) bool) (Group, error) {
 	if poll <= 0 {
 		poll = time.Second
 	}
@@ -128,12 +111,11 @@ func (c *Client) wait(ctx context.Context, group, want string, poll time.Duratio
 			if !g.Status.Settled() && g.Status.Known() {
 				moved = true
 			}
-			ok, err := done(g, moved)
-			if ok {
+			switch {
+			case reached(g):
 				return g, nil
-			}
-			if err != nil {
-				return g, fmt.Errorf("wait for group %s to be %s: %w: it is %q on %q", group, want, err, g.Status, g.Owner)
+			case g.Status.Failed(), moved && g.Status.Settled():
+				return g, fmt.Errorf("wait for group %s to be %s: %w: it is %q on %q", group, want, ErrGroupFailed, g.Status, g.Owner)
 			}
 		}
 		t.Reset(poll)
