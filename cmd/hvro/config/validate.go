@@ -126,21 +126,27 @@ func (k *checker) winrm() {
 	k.caFile("winrm", w.CAFile, w.InsecureSkipVerify)
 }
 
+// labelName checks the name of coll[i]: required, usable as a metric label,
+// and unique among the names seen so far (name -> index).
+func (k *checker) labelName(p, coll string, i int, name string, names map[string]int) {
+	switch {
+	case name == "":
+		k.add(p+".name", "required")
+	case !labelSafe.MatchString(name):
+		k.add(p+".name", "%s: use 1 to 63 of A-Z a-z 0-9 _ . - (it is a metric label)", quote(name))
+	default:
+		if j, dup := names[name]; dup {
+			k.add(p+".name", "%s is also the name of %s[%d]", quote(name), coll, j)
+		} else {
+			names[name] = i
+		}
+	}
+}
+
 func (k *checker) cluster(i int, names map[string]int, hosts map[string]string) {
 	cl := &k.c.Clusters[i]
 	p := indexPath("clusters", i)
-	switch {
-	case cl.Name == "":
-		k.add(p+".name", "required")
-	case !labelSafe.MatchString(cl.Name):
-		k.add(p+".name", "%s: use 1 to 63 of A-Z a-z 0-9 _ . - (it is a metric label)", quote(cl.Name))
-	default:
-		if j, dup := names[cl.Name]; dup {
-			k.add(p+".name", "%s is also the name of clusters[%d]", quote(cl.Name), j)
-		} else {
-			names[cl.Name] = i
-		}
-	}
+	k.labelName(p, "clusters", i, cl.Name, names)
 
 	api := &cl.API
 	if len(api.Endpoints) == 0 {
@@ -280,18 +286,7 @@ func (k *checker) pairs() {
 	for i := range k.c.Pairs {
 		pr := &k.c.Pairs[i]
 		p := indexPath("pairs", i)
-		switch {
-		case pr.Name == "":
-			k.add(p+".name", "required")
-		case !labelSafe.MatchString(pr.Name):
-			k.add(p+".name", "%s: use 1 to 63 of A-Z a-z 0-9 _ . - (it is a metric label)", quote(pr.Name))
-		default:
-			if j, dup := names[pr.Name]; dup {
-				k.add(p+".name", "%s is also the name of pairs[%d]", quote(pr.Name), j)
-			} else {
-				names[pr.Name] = i
-			}
-		}
+		k.labelName(p, "pairs", i, pr.Name, names)
 		vm := pr.VMName
 		if vm == "" {
 			vm = pr.Name
