@@ -427,17 +427,13 @@ func (c *Controller) observe(key GroupKey, o Observation) (map[string]uint64, er
 			return err
 		}
 		for _, n := range names {
-			p, err := tx.Pair(n)
+			g, err := bumpPair(tx, n, c.cfg.Now(), func(p *store.Pair) {
+				p.Degraded = nil // a new observation clears Degraded
+			})
 			if err != nil {
 				return err
 			}
-			p.Generation++
-			p.Degraded = nil // a new observation clears Degraded
-			p.UpdatedAt = c.cfg.Now()
-			if err := tx.PutPair(p); err != nil {
-				return err
-			}
-			gens[n] = p.Generation
+			gens[n] = g
 		}
 		return nil
 	})
@@ -502,19 +498,14 @@ func (c *Controller) SetPaused(name string, paused bool) error {
 		return fmt.Errorf("%w %q", ErrUnknownPair, name)
 	}
 	var gen uint64
-	err := c.cfg.Store.Update(func(tx store.Tx) error {
-		p, err := tx.Pair(name)
-		if err != nil {
-			return err
-		}
-		p.Paused = paused
-		p.Generation++ // a running pass stops at its next step
-		if paused {
-			p.Phase = "Paused"
-		}
-		p.UpdatedAt = c.cfg.Now()
-		gen = p.Generation
-		return tx.PutPair(p)
+	err := c.cfg.Store.Update(func(tx store.Tx) (err error) {
+		gen, err = bumpPair(tx, name, c.cfg.Now(), func(p *store.Pair) {
+			p.Paused = paused
+			if paused {
+				p.Phase = "Paused"
+			}
+		})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("pause %s: %w", name, err)

@@ -492,18 +492,14 @@ func (c *Controller) switchRole(spec PairSpec, cluster string) error {
 	}
 	var gen uint64
 	err := c.cfg.Store.Update(func(tx store.Tx) error {
-		p, err := tx.Pair(name)
+		var err error
+		gen, err = bumpPair(tx, name, c.cfg.Now(), func(p *store.Pair) {
+			p.PrimaryCluster = cluster
+			p.Config = storeConfig(spec, cluster)
+		})
 		if err != nil {
 			return err
 		}
-		p.PrimaryCluster = cluster
-		p.Config = storeConfig(spec, cluster)
-		p.Generation++
-		p.UpdatedAt = c.cfg.Now()
-		if err := tx.PutPair(p); err != nil {
-			return err
-		}
-		gen = p.Generation
 		_, err = tx.AppendEvent(store.Event{At: c.cfg.Now(), Pair: name, Kind: "primary-role", Message: "the primary role moved to " + cluster})
 		return err
 	})
@@ -518,6 +514,20 @@ func (c *Controller) switchRole(spec PairSpec, cluster string) error {
 	}
 	c.mu.Unlock()
 	return nil
+}
+
+// bumpPair changes a stored pair and raises its generation, so that a pass
+// working from the old one stops at its next step. It returns the new
+// generation, for raiseGen once the transaction has committed.
+func bumpPair(tx store.Tx, name string, now time.Time, change func(*store.Pair)) (uint64, error) {
+	p, err := tx.Pair(name)
+	if err != nil {
+		return 0, err
+	}
+	change(&p)
+	p.Generation++
+	p.UpdatedAt = now
+	return p.Generation, tx.PutPair(p)
 }
 
 // raiseGen moves the in-memory generation forward to a committed one.
