@@ -206,6 +206,21 @@ func normalizeEndpoint(raw string) (string, error) {
 	return u.Scheme + "://" + u.Host, nil
 }
 
+// MaxCallDuration is the longest a call can take before every endpoint has
+// been tried with all its retries: each attempt's timeout plus the backoff
+// between attempts (RetryWaitMin doubling up to RetryWaitMax). A caller's
+// deadline shorter than this can end a call before an endpoint further down
+// the list is asked.
+func (c *Client) MaxCallDuration() time.Duration {
+	per := time.Duration(c.cfg.Retries+1) * c.cfg.Timeout
+	wait := c.cfg.RetryWaitMin
+	for range c.cfg.Retries {
+		per += wait
+		wait = min(2*wait, c.cfg.RetryWaitMax)
+	}
+	return per * time.Duration(len(c.endpoints))
+}
+
 // LastEndpoint is the endpoint that answered last ("" before any answer).
 func (c *Client) LastEndpoint() string {
 	c.mu.Lock()

@@ -481,7 +481,9 @@ func TestOperationAfterServerDroppedConnection(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Restarting the endpoint closes every connection it had.
-		l.c.SetFault(ecx.Fault{Kind: ecx.FaultEndpointDown, Endpoint: "node1"})
+		if err := l.c.SetFault(ecx.Fault{Kind: ecx.FaultEndpointDown, Endpoint: "node1"}); err != nil {
+			t.Fatal(err)
+		}
 		if err := l.c.SetFault(ecx.Fault{Kind: ecx.FaultNone}); err != nil {
 			t.Fatal(err)
 		}
@@ -492,5 +494,30 @@ func TestOperationAfterServerDroppedConnection(t *testing.T) {
 		if _, err := c.WaitGroupOnline(ctx, "failover1", target, 5*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestMaxCallDurationCoversBackoff: a deadline of MaxCallDuration lets a
+// call get through every retry of a failing endpoint, backoff included,
+// and still reach the next one. Timeout is short next to the backoff here,
+// as a budget counting only timeouts would get wrong.
+func TestMaxCallDurationCoversBackoff(t *testing.T) {
+	l := newLab(t)
+	c := l.clientWith(t, Config{Endpoints: []string{l.urls["node1"], l.urls["node2"]},
+		Timeout: 300 * time.Millisecond, Retries: 4, RetryWaitMin: 400 * time.Millisecond, RetryWaitMax: 1600 * time.Millisecond})
+	// 5 attempts of 300ms and waits of 0.4+0.8+1.6+1.6s, for each endpoint.
+	if got, want := c.MaxCallDuration(), 2*(5*300*time.Millisecond+4400*time.Millisecond); got != want {
+		t.Fatalf("MaxCallDuration %v, want %v", got, want)
+	}
+	if err := l.c.SetFault(ecx.Fault{Kind: ecx.FaultHTTP500, Endpoint: "node1"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.MaxCallDuration())
+	defer cancel()
+	if _, err := c.Group(ctx, "failover1"); err != nil {
+		t.Fatalf("within MaxCallDuration: %v", err)
+	}
+	if calls := l.calls.take(); !slices.Equal(calls, []string{"node1 transport", "node2 ok"}) {
+		t.Fatalf("calls %q", calls)
 	}
 }

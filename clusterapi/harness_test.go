@@ -111,7 +111,9 @@ func (l *lab) clientWith(t testing.TB, cfg Config) *Client {
 	if cfg.Retries == 0 {
 		cfg.Retries = 1
 	}
-	cfg.RetryWaitMin, cfg.RetryWaitMax = 10*time.Millisecond, 20*time.Millisecond
+	if cfg.RetryWaitMin == 0 {
+		cfg.RetryWaitMin, cfg.RetryWaitMax = 10*time.Millisecond, 20*time.Millisecond
+	}
 	cfg.Logger = slog.New(slog.NewTextHandler(l.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	record := l.calls.add(l.urls)
 	if also := cfg.OnRequest; also != nil {

@@ -335,7 +335,7 @@ func (s *Service) startPollers(cfg *config.Config) {
 		go func() {
 			defer s.pollWG.Done()
 			orchestrator.Poll(ctx, c.Name, client, func() []string { return s.ctrl.GroupsOf(c.Name) }, c.PollInterval,
-				c.API.Timeout*time.Duration(c.API.Retries+2)*time.Duration(len(c.API.Endpoints)), observe, s.log.With("component", "poller"))
+				client.MaxCallDuration(), observe, s.log.With("component", "poller"))
 		}()
 	}
 }
