@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hvro/hvro/cmd/hvro/config"
 	"github.com/hvro/hvro/orchestrator/httpapi"
 	"github.com/hvro/hvro/store"
 )
@@ -44,7 +45,7 @@ func (a *adminFlags) client() (*apiClient, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--server %q is not an http(s) URL", a.server)
 	}
-	tok, err := readSecretFile(a.tokenFile)
+	tok, err := config.ReadSecretFile(a.tokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("--token-file: %w", err)
 	}

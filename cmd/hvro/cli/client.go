@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"runtime"
 	"strings"
 	"time"
 )
@@ -99,16 +98,6 @@ func (c *apiClient) do(method, path string, body, out any) error {
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("hvro's answer to %s %s is not the expected JSON: %w", method, path, err)
-	}
-	return nil
-}
-
-func checkSecretMode(path string, info os.FileInfo) error {
-	if runtime.GOOS == "windows" {
-		return nil // NTFS ACLs, not mode bits, protect the file there
-	}
-	if perm := info.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("%s has mode %#o: it must not be readable by group or others (chmod 600 %s)", path, perm, path)
 	}
 	return nil
 }

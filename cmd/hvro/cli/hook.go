@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/hvro/hvro/cmd/hvro/config"
 )
 
 // Exit codes of hvro hook (CONTRACTS.md section 2). ECX treats non-zero
@@ -77,7 +78,7 @@ func Hook(args []string, env func(string) string, stdout, stderr io.Writer) int 
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return fail("--url %q is not an http(s) URL", *u)
 	}
-	token, err := readSecretFile(*tokenFile)
+	token, err := config.ReadSecretFile(*tokenFile)
 	if err != nil {
 		return fail("--token-file: %v", err)
 	}
@@ -172,25 +173,4 @@ func postJSON(c *http.Client, target, token string, body []byte, out any) (int, 
 		return resp.StatusCode, fmt.Errorf("answer is not JSON (HTTP %d): %.100q", resp.StatusCode, data)
 	}
 	return resp.StatusCode, nil
-}
-
-// readSecretFile reads a token file; on Unix it refuses files that group or
-// others can read, as the service does.
-func readSecretFile(path string) (string, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return "", err
-	}
-	if err := checkSecretMode(path, info); err != nil {
-		return "", err
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	s := strings.TrimSpace(string(data))
-	if s == "" {
-		return "", errors.New(path + " is empty")
-	}
-	return s, nil
 }

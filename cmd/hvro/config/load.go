@@ -313,3 +313,17 @@ func (l *loader) keyPair(k *checker, certFile, keyFile string) {
 		k.add("tls", "cert_file and key_file do not form a key pair: %v", err)
 	}
 }
+
+// ReadSecretFile reads a secret file that is named outside a config (the
+// CLI's --token-file) by the rules of the config's *_file keys: a regular
+// file only its owner may read (on Unix), holding the secret on one line,
+// after an optional BOM. The error never holds the secret.
+func ReadSecretFile(path string) (string, error) {
+	l := newLoader(nil)
+	k := &checker{problems: &problems{}, io: l}
+	s, ok := l.secretFile(k, "", path)
+	if !ok {
+		return "", k.list
+	}
+	return s, nil
+}
