@@ -428,26 +428,6 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-func TestSameServer(t *testing.T) {
-	tests := []struct {
-		a, b string
-		want bool
-	}{
-		{"node1", "node1", true},
-		{"node1", "NODE1", true},
-		{"node1", "node1.lab.local", true},
-		{"Node1.corp", "node1.lab.local", true},
-		{"node1", "node2", false},
-		{"", "", false},
-		{"node1", "", false},
-	}
-	for _, tc := range tests {
-		if got := SameServer(tc.a, tc.b); got != tc.want {
-			t.Errorf("SameServer(%q, %q) = %v", tc.a, tc.b, got)
-		}
-	}
-}
-
 func TestGroupStatus(t *testing.T) {
 	tests := []struct {
 		s                      GroupStatus

@@ -3,7 +3,7 @@
 // cluster's endpoints and checks the result code even inside HTTP 200.
 //
 // Trust a Group's Owner only when its Status is Online; compare server names
-// with SameServer (ECX, Hyper-V and Windows spell them differently).
+// with hostname.Same (ECX, Hyper-V and Windows spell them differently).
 // Operations are asynchronous on the cluster: StartGroup, StopGroup and
 // MoveGroup return once the cluster accepted the request; WaitGroupOnline
 // and WaitGroupOffline poll for the outcome. Every error from an API call is

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/hvro/hvro/hostname"
 )
 
 // ErrGroupFailed is returned by the Wait methods when the group settled
@@ -65,7 +67,7 @@ func (c *Client) WaitGroupOnline(ctx context.Context, group, target string, poll
 		want += " on " + target
 	}
 	return c.wait(ctx, group, want, poll, func(g Group) bool {
-		return g.Status == Online && (target == "" || SameServer(g.Owner, target))
+		return g.Status == Online && (target == "" || hostname.Same(g.Owner, target))
 	})
 }
 

@@ -1,7 +1,5 @@
 package clusterapi
 
-import "strings"
-
 // GroupStatus is a failover group's status as the API spells it, spaces
 // included. Strings the client does not know are kept as they came, never
 // mapped to a known status.
@@ -77,16 +75,4 @@ type Resource struct {
 	Status string
 	Owner  string // "" when it runs nowhere
 	Group  string
-}
-
-// SameServer compares server names the way they must be compared across
-// ECX, Hyper-V and Windows: ignoring case and any domain suffix
-// ("node1" = "NODE1" = "node1.corp.example").
-func SameServer(a, b string) bool {
-	short := func(s string) string {
-		s, _, _ = strings.Cut(strings.TrimSpace(s), ".")
-		return s
-	}
-	a, b = short(a), short(b)
-	return a != "" && strings.EqualFold(a, b)
 }

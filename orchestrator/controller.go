@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hvro/hvro/hostname"
 	"github.com/hvro/hvro/store"
 )
 
@@ -458,7 +459,7 @@ func (c *Controller) observe(key GroupKey, o Observation) (map[string]uint64, er
 
 func sameObservation(a, b Observation) bool {
 	return a.Status == b.Status && a.Err == b.Err && a.Source == b.Source && a.Phase == b.Phase &&
-		(a.Owner == b.Owner || sameHost(a.Owner, b.Owner))
+		(a.Owner == b.Owner || hostname.Same(a.Owner, b.Owner))
 }
 
 // Groups returns the latest observation of every group (for /v1/clusters).

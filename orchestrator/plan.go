@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hvro/hvro/replica"
+	"github.com/hvro/hvro/hostname"
 )
 
 // HostView is what one host reports about the pair's VM.
@@ -170,7 +170,7 @@ func PlanReconcile(spec PairSpec, d Desired, clusters Clusters, views map[string
 	// half (towards the current replica owner once that is known).
 	primaryOK := false
 	if rep := pv.Rep; rep != nil {
-		primaryOK = rep.Mode == "Primary" && sameHost(rep.Primary, p) && (r == "" || sameHost(rep.Replica, r))
+		primaryOK = rep.Mode == "Primary" && hostname.Same(rep.Primary, p) && (r == "" || hostname.Same(rep.Replica, r))
 		if !primaryOK {
 			add(Step{Kind: StepRemove, Host: p, Why: fmt.Sprintf("the relationship on %s (%s from %s to %s) is not %s -> %s", p, rep.Mode, orNone(rep.Primary), orNone(rep.Replica), p, orNone(r))})
 		}
@@ -200,8 +200,8 @@ func PlanReconcile(spec PairSpec, d Desired, clusters Clusters, views map[string
 	rrep := rv.Rep
 	// A replica half that failed over is no longer a replica, whatever its
 	// mode says.
-	replicaOK := rrep != nil && rrep.Mode == "Replica" && sameHost(rrep.Primary, p) && !failedOver[rrep.State]
-	waitingReplica := rrep != nil && rrep.Mode == "Replica" && rrep.State == "WaitingForInitialReplication" && (rrep.Primary == "" || sameHost(rrep.Primary, p))
+	replicaOK := rrep != nil && rrep.Mode == "Replica" && hostname.Same(rrep.Primary, p) && !failedOver[rrep.State]
+	waitingReplica := rrep != nil && rrep.Mode == "Replica" && rrep.State == "WaitingForInitialReplication" && (rrep.Primary == "" || hostname.Same(rrep.Primary, p))
 
 	rebuild := func(why string) {
 		if primaryOK {
@@ -271,9 +271,8 @@ func PlanEvacuate(spec PairSpec, leaving string, primarySide bool, factor string
 	if v.Rep != nil && v.VM != nil && !v.VM.Critical {
 		pl.Steps = append(pl.Steps, Step{Kind: StepRemove, Host: leaving, Why: "remove replication on " + leaving + " before its disk leaves"})
 		if primarySide && v.Rep.Mode == "Primary" {
-			peer := replica.ShortName(v.Rep.Replica)
 			for h, pv := range views {
-				if sameHost(h, peer) && pv.Err == nil && pv.Rep != nil && pv.VM != nil && !pv.VM.Critical {
+				if hostname.Same(h, v.Rep.Replica) && pv.Err == nil && pv.Rep != nil && pv.VM != nil && !pv.VM.Critical {
 					pl.Steps = append(pl.Steps, Step{Kind: StepRemove, Host: h, Why: "remove the replica half on " + h + " with its primary"})
 				}
 			}

@@ -343,17 +343,4 @@ func TestHostNames(t *testing.T) {
 			t.Errorf("host(%q) = %q, %v; want %q, %v", tc.server, got, ok, tc.want, tc.ok)
 		}
 	}
-	for _, tc := range []struct {
-		a, b string
-		want bool
-	}{
-		{"node1", "NODE1.lab.local", true},
-		{"node1.lab.local.", "node1", true},
-		{"192.0.2.10", "192.0.2.11", false}, // addresses are not cut at the first dot
-		{"", "", false},
-	} {
-		if got := sameHost(tc.a, tc.b); got != tc.want {
-			t.Errorf("sameHost(%q, %q) = %v", tc.a, tc.b, got)
-		}
-	}
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hvro/hvro/replica"
+	"github.com/hvro/hvro/hostname"
 )
 
 // PairSpec is one protected VM as the configuration describes it.
@@ -67,7 +67,7 @@ func (c Clusters) host(cluster, server string) (string, bool) {
 	if h, ok := servers[strings.ToLower(strings.TrimSpace(server))]; ok {
 		return h, true
 	}
-	h, ok := servers[replica.ShortName(server)]
+	h, ok := servers[hostname.Short(server)]
 	return h, ok
 }
 
@@ -79,11 +79,6 @@ func (c Clusters) hostsOf(cluster string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// sameHost compares host names the way ECX and Hyper-V spell them.
-func sameHost(a, b string) bool {
-	return a != "" && replica.ShortName(a) == replica.ShortName(b)
 }
 
 // GroupKey names a failover group.
@@ -123,7 +118,7 @@ func (g GroupState) Effective() Observation {
 	if p.At.IsZero() || h.At.After(p.At) {
 		return h
 	}
-	if h.Phase == "start" && p.Err == "" && sameHost(p.Owner, h.Owner) &&
+	if h.Phase == "start" && p.Err == "" && hostname.Same(p.Owner, h.Owner) &&
 		(p.Status == "Online Pending" || p.Status == "Online") {
 		return h
 	}

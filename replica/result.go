@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/hvro/hvro/hostname"
 )
 
 // View is what one host shows for a VM: nil VM = not registered (or not
@@ -221,7 +222,7 @@ func parseInspect(obj []byte) (View, error) {
 		if r.Frequency < 0 || r.Frequency > math.MaxInt32 {
 			return View{}, fmt.Errorf("inspect output: replication.frequency %d is not valid", r.Frequency)
 		}
-		rep.PrimaryServer, rep.ReplicaServer = ShortName(rep.PrimaryFQDN), ShortName(rep.ReplicaFQDN)
+		rep.PrimaryServer, rep.ReplicaServer = hostname.Short(rep.PrimaryFQDN), hostname.Short(rep.ReplicaFQDN)
 		t, err := parseTime(string(r.Last))
 		if err != nil {
 			return View{}, fmt.Errorf("inspect output: replication.last: %v", err)
@@ -230,20 +231,6 @@ func parseInspect(obj []byte) (View, error) {
 		v.Replication = rep
 	}
 	return v, nil
-}
-
-// ShortName is the lower-case first label of a host name ("node1" for
-// "NODE1.corp.example"); IP addresses stay whole.
-func ShortName(fqdn string) string {
-	s := strings.ToLower(strings.TrimSpace(fqdn))
-	if s == "" || net.ParseIP(strings.Trim(s, "[]")) != nil {
-		return s
-	}
-	s = strings.TrimSuffix(s, ".")
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		return s[:i]
-	}
-	return s
 }
 
 var msDate = regexp.MustCompile(`^/Date\((-?\d+)(?:[+-]\d{4})?\)/$`)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hvro/hvro/hostname"
 )
 
 func TestParseResult(t *testing.T) {
@@ -110,16 +112,6 @@ func TestParseInspect(t *testing.T) {
 	}
 }
 
-func TestShortName(t *testing.T) {
-	for in, want := range map[string]string{
-		"NODE1.lab.local": "node1", "node1": "node1", "node1.": "node1", "": "", "192.0.2.1": "192.0.2.1", "[2001:db8::1]": "[2001:db8::1]",
-	} {
-		if got := ShortName(in); got != want {
-			t.Errorf("ShortName(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestClassify covers messages as real hosts word them (see the research
 // note and STATES.md) besides the emulator's catalogue in
 // TestFaultsClassified.
@@ -206,4 +198,6 @@ func FuzzParseResult(f *testing.F) {
 	})
 }
 
-func isIP(s string) bool { return ShortName(s) == s && strings.Trim(s, "0123456789.:[]abcdef") == "" }
+func isIP(s string) bool {
+	return hostname.Short(s) == s && strings.Trim(s, "0123456789.:[]abcdef") == ""
+}
