@@ -79,7 +79,7 @@ func BenchmarkObserve(b *testing.B) {
 						owner = owners[i%2]
 					}
 					i++
-					if _, err := c.observe(key, Observation{Status: "Online", Owner: owner, Source: "poll", At: at}); err != nil {
+					if _, err := c.observe(key, Observation{Status: "Online", Owner: owner, Source: "poll", At: at}, ""); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -389,14 +389,14 @@ func (c *Controller) PairNames() []string {
 // generation of every pair using the group and queues them when what the
 // group says changed.
 func (c *Controller) Observe(key GroupKey, o Observation) {
-	if _, err := c.observe(key, o); err != nil {
+	if _, err := c.observe(key, o, ""); err != nil {
 		c.log.Error("record observation", "cluster", key.Cluster, "group", key.Group, "error", err)
 	}
 }
 
 // observe stores the observation and returns the new generation of each
 // affected pair (unchanged generations are returned too).
-func (c *Controller) observe(key GroupKey, o Observation) (map[string]uint64, error) {
+func (c *Controller) observe(key GroupKey, o Observation, note string) (map[string]uint64, error) {
 	c.mu.Lock()
 	prev := c.groups[key]
 	next := prev
@@ -435,6 +435,11 @@ func (c *Controller) observe(key GroupKey, o Observation) (map[string]uint64, er
 				return err
 			}
 			gens[n] = g
+			if note != "" {
+				if _, err := tx.AppendEvent(store.Event{At: c.cfg.Now(), Pair: n, Kind: o.Source, Message: note}); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
@@ -477,11 +482,12 @@ func (c *Controller) Groups() map[GroupKey]GroupState {
 func (c *Controller) Reconcile(name string) error {
 	c.mu.Lock()
 	ps, ok := c.pairs[name]
+	paused := ok && ps.paused
 	c.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownPair, name)
 	}
-	if ps.paused {
+	if paused {
 		return fmt.Errorf("%s: %w", name, ErrPaused)
 	}
 	c.queue.Forget(name)
@@ -506,6 +512,10 @@ func (c *Controller) SetPaused(name string, paused bool) error {
 				p.Phase = "Paused"
 			}
 		})
+		if err != nil {
+			return err
+		}
+		_, err = tx.AppendEvent(store.Event{At: c.cfg.Now(), Pair: name, Kind: map[bool]string{true: "paused", false: "resumed"}[paused], Message: "by the operator"})
 		return err
 	})
 	if err != nil {
@@ -515,7 +525,6 @@ func (c *Controller) SetPaused(name string, paused bool) error {
 	ps.paused = paused
 	ps.raiseGen(gen)
 	c.mu.Unlock()
-	c.event(name, "", map[bool]string{true: "paused", false: "resumed"}[paused], "by the operator")
 	c.queue.Add(name)
 	return nil
 }

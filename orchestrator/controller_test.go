@@ -713,4 +713,20 @@ func TestHookWaitIsOneDeadline(t *testing.T) {
 	if res.Outcome != "pending" || len(res.Pairs) != 2 {
 		t.Fatalf("hook result %+v, want pending for both pairs", res)
 	}
+	// Each pair's event log shows the hook (an operator filters by pair).
+	for _, n := range []string{"vm1", "vm2"} {
+		var events []store.Event
+		if err := st.View(func(tx store.Tx) (err error) { events, err = tx.Events(store.EventFilter{Pair: n}); return }); err != nil {
+			t.Fatal(err)
+		}
+		hooks := 0
+		for _, e := range events {
+			if e.Kind == "hook" && strings.Contains(e.Message, "hook start cluster1/failover1 on node1") {
+				hooks++
+			}
+		}
+		if hooks != 1 {
+			t.Errorf("%s has %d hook events, want 1: %+v", n, hooks, events)
+		}
+	}
 }

@@ -75,11 +75,12 @@ func (c *Controller) Hook(ctx context.Context, h HookRequest, wait time.Duration
 	if h.Phase == "stop" {
 		status = "Offline Pending"
 	}
-	gens, err := c.observe(key, Observation{Status: status, Owner: host, Source: "hook", Phase: h.Phase, Event: h.Event, Factor: h.Factor, At: c.cfg.Now()})
+	trigger := fmt.Sprintf("hook %s %s/%s on %s (event %s, factor %s)", h.Phase, h.Cluster, h.Group, h.Server, orNone(h.Event), orNone(h.Factor))
+	// The observation and each pair's "hook" event go in one commit.
+	gens, err := c.observe(key, Observation{Status: status, Owner: host, Source: store.SourceHook, Phase: h.Phase, Event: h.Event, Factor: h.Factor, At: c.cfg.Now()}, trigger)
 	if err != nil {
 		return HookResult{}, err
 	}
-	trigger := fmt.Sprintf("hook %s %s/%s on %s (event %s, factor %s)", h.Phase, h.Cluster, h.Group, h.Server, orNone(h.Event), orNone(h.Factor))
 	type pending struct {
 		name string
 		ch   chan PassResult
@@ -107,7 +108,6 @@ func (c *Controller) Hook(ctx context.Context, h HookRequest, wait time.Duration
 	for _, n := range names {
 		c.queue.Add(n)
 	}
-	c.event(strings.Join(names, ","), "", "hook", trigger)
 
 	res := HookResult{Outcome: "ok"}
 	if wait <= 0 {

@@ -325,9 +325,7 @@ func (c *Controller) journalPlan(name, kind, trigger string, gen uint64, steps [
 			return err
 		}
 		op = store.Operation{ID: id, Pair: name, Kind: kind, Trigger: trigger, Generation: gen, State: store.OpRunning, Started: c.cfg.Now()}
-		for i, s := range steps {
-			op.Plan = append(op.Plan, store.Step{Index: i, Kind: string(s.Kind), Host: s.Host, Summary: s.Summary(), Outcome: store.OutcomePending})
-		}
+		op.Plan = journalSteps(steps)
 		if err := tx.PutOperation(op); err != nil {
 			return err
 		}
@@ -339,6 +337,15 @@ func (c *Controller) journalPlan(name, kind, trigger string, gen uint64, steps [
 		return tx.PutPair(p)
 	})
 	return op, err
+}
+
+// journalSteps is a plan as the journal records it, every step pending.
+func journalSteps(steps []Step) []store.Step {
+	var out []store.Step
+	for i, s := range steps {
+		out = append(out, store.Step{Index: i, Kind: string(s.Kind), Host: s.Host, Summary: s.Summary(), Outcome: store.OutcomePending})
+	}
+	return out
 }
 
 // updateOp applies fn to the journaled operation.
@@ -590,9 +597,7 @@ func (c *Controller) runFailover(ctx context.Context, log *slog.Logger, spec Pai
 			return err
 		}
 		op.Generation = gen
-		for i, s := range pl.Steps {
-			op.Plan = append(op.Plan, store.Step{Index: i, Kind: string(s.Kind), Host: s.Host, Summary: s.Summary(), Outcome: store.OutcomePending})
-		}
+		op.Plan = journalSteps(pl.Steps) // journaled without steps when it was queued
 		return tx.PutOperation(op)
 	})
 	if err != nil {
