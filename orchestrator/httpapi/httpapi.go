@@ -249,7 +249,10 @@ func (a *api) hook(w http.ResponseWriter, r *http.Request) {
 			if _, known := a.hooks[cluster]; !known {
 				cluster = "unknown"
 			}
-			if phase != "start" && phase != "stop" {
+			// The controller takes the phase in any case; so does the label.
+			switch phase = strings.ToLower(phase); phase {
+			case "start", "stop":
+			default:
 				phase = "invalid"
 			}
 			a.d.OnHook(cluster, phase, outcome)
@@ -325,7 +328,7 @@ func (a *api) hook(w http.ResponseWriter, r *http.Request) {
 		count(b.Cluster, b.Phase, "rejected")
 		return
 	}
-	count(b.Cluster, strings.ToLower(b.Phase), res.Outcome)
+	count(b.Cluster, b.Phase, res.Outcome)
 	writeJSON(w, http.StatusOK, res)
 }
 

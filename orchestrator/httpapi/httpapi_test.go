@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,7 +108,9 @@ func call(t *testing.T, srv *httptest.Server, method, path, token, body string) 
 	}
 	if resp.StatusCode >= 400 {
 		e, ok := m["error"].(map[string]any)
-		if !ok || e["code"] == "" || e["message"] == "" {
+		code, _ := e["code"].(string)
+		msg, _ := e["message"].(string)
+		if !ok || code == "" || msg == "" {
 			t.Fatalf("%s %s: error body %s lacks {error:{code,message}}", method, path, data)
 		}
 	}
@@ -241,5 +244,34 @@ func TestPairActions(t *testing.T) {
 	cl := m["clusters"].([]any)
 	if status != 200 || len(cl) != 2 || cl[1].(map[string]any)["api_healthy"] != false {
 		t.Fatalf("clusters: %d %v", status, m)
+	}
+}
+
+// TestHookMetricLabels: a hook is counted under its phase whatever its
+// case and whether it was accepted or rejected, and labels stay bounded.
+func TestHookMetricLabels(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "hvro.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	fc := &fakeController{paused: map[string]bool{}}
+	var counted []string
+	srv := httptest.NewServer(Handler(Deps{Controller: fc, Store: st, AdminToken: "a", HookTokens: map[string]string{"cluster1": "hook-1"},
+		Ready: func() error { return nil },
+		OnHook: func(cluster, phase, outcome string) {
+			counted = append(counted, cluster+" "+phase+" "+outcome)
+		}}))
+	t.Cleanup(srv.Close)
+	body := func(phase string) string {
+		return `{"cluster":"cluster1","group":"failover1","server":"node1","phase":"` + phase + `"}`
+	}
+	call(t, srv, "POST", "/v1/hooks", "hook-1", body("STOP"))
+	fc.hookErr = orchestrator.ErrUnknownServer
+	call(t, srv, "POST", "/v1/hooks", "hook-1", body("STOP"))
+	call(t, srv, "POST", "/v1/hooks", "hook-1", body("sideways"))
+	want := []string{"cluster1 stop ok", "cluster1 stop rejected", "cluster1 invalid rejected"}
+	if !slices.Equal(counted, want) {
+		t.Fatalf("counted %q, want %q", counted, want)
 	}
 }
