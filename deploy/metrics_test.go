@@ -54,7 +54,7 @@ func exported(t *testing.T) map[string]family {
 	t.Helper()
 	m := metrics.New("test")
 	m.Operation("reconcile", "succeeded", time.Second)
-	m.Step("register", "ok", time.Second)
+	m.Step("register", time.Second)
 	m.Pair("vm1", "Converged", "Normal", time.Now())
 	m.QueueDepth(1)
 	m.WinRM("node1", "ok", time.Second)

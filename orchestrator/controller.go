@@ -31,7 +31,7 @@ type Store interface {
 // Metrics receives what the orchestrator measures; nil discards.
 type Metrics interface {
 	Operation(kind, outcome string, d time.Duration)
-	Step(kind, outcome string, d time.Duration)
+	Step(kind string, d time.Duration)
 	Pair(name, phase, health string, convergedAt time.Time)
 	// ForgetPair drops the series of a pair that is no longer managed.
 	ForgetPair(name string)

@@ -435,7 +435,7 @@ func (c *Controller) execute(ctx context.Context, log *slog.Logger, name string,
 			}
 		})
 		if m := c.cfg.Metrics; m != nil {
-			m.Step(string(s.Kind), outcome, c.cfg.Now().Sub(t0))
+			m.Step(string(s.Kind), c.cfg.Now().Sub(t0))
 		}
 		log.Info("step", "step", s.Kind, "host", s.Host, "outcome", outcome, "attempts", attempts, "detail", detail, "error", errString(err))
 		if errors.Is(err, errAbandoned) {

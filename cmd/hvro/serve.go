@@ -76,11 +76,7 @@ func runService(ctx context.Context, cfg *config.Config, path string, log *slog.
 	for {
 		select {
 		case <-reload:
-			next, err := config.Load(path)
-			if err == nil {
-				err = svc.Reload(next)
-			}
-			if err != nil {
+			if err := svc.ReloadFromSource(ctx); err != nil {
 				log.Error("reload rejected; the old configuration stays in force", "error", err)
 			}
 			continue

@@ -92,7 +92,7 @@ func (m *Metrics) Operation(kind, outcome string, d time.Duration) {
 }
 
 // Step records a step's duration.
-func (m *Metrics) Step(kind, outcome string, d time.Duration) {
+func (m *Metrics) Step(kind string, d time.Duration) {
 	m.stepTime.WithLabelValues(kind).Observe(d.Seconds())
 }
 

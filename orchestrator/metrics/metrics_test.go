@@ -54,7 +54,7 @@ func TestPairStateIsOneHot(t *testing.T) {
 func TestLint(t *testing.T) {
 	m := New("test")
 	m.Operation("reconcile", "succeeded", time.Second)
-	m.Step("start_vm", "ok", time.Second)
+	m.Step("start_vm", time.Second)
 	m.WinRM("node1", "ok", time.Second)
 	m.ECX("cluster1", "http://192.0.2.10:29009", "ok")
 	m.Hook("cluster1", "start", "ok")

@@ -106,9 +106,6 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 	return s, nil
 }
 
-// Store is the open store (for backups through the API).
-func (s *Service) Store() *store.Store { return s.store }
-
 func (s *Service) controllerConfig(cfg *config.Config) orchestrator.Config {
 	attempts := cfg.Retry.MaxAttempts
 	if attempts < 1 {
@@ -142,7 +139,7 @@ func (s *Service) host(name string) (orchestrator.Host, bool) {
 // hostKey names a host the way the orchestrator does: the ECX server name,
 // which is also the short name Hyper-V reports (the configuration keeps
 // server names unique across clusters).
-func hostKey(cluster, server string) string { return strings.ToLower(server) }
+func hostKey(server string) string { return strings.ToLower(server) }
 
 // replicaServerName is what Hyper-V is told to replicate to: the WinRM
 // URL's DNS name (an FQDN Kerberos can use), or the ECX server name when
@@ -159,7 +156,7 @@ func peerNames(cfg *config.Config) map[string]string {
 	names := map[string]string{}
 	for _, c := range cfg.Clusters {
 		for _, h := range cfg.Hosts(c.Name) {
-			names[hostKey(c.Name, h.Server)] = replicaServerName(h)
+			names[hostKey(h.Server)] = replicaServerName(h)
 		}
 	}
 	return names
@@ -188,7 +185,7 @@ func (s *Service) buildDrivers(cfg *config.Config) (map[string]orchestrator.Host
 				errs = append(errs, fmt.Errorf("clusters %s servers %s: %w", c.Name, h.Server, err))
 				continue
 			}
-			out[hostKey(c.Name, h.Server)] = d
+			out[hostKey(h.Server)] = d
 		}
 	}
 	return out, errors.Join(errs...)
@@ -199,7 +196,7 @@ func clustersOf(cfg *config.Config) orchestrator.Clusters {
 	for _, c := range cfg.Clusters {
 		spec := orchestrator.ClusterSpec{Servers: map[string]string{}}
 		for name := range c.Servers {
-			spec.Servers[strings.ToLower(name)] = hostKey(c.Name, name)
+			spec.Servers[strings.ToLower(name)] = hostKey(name)
 		}
 		out[c.Name] = spec
 	}
@@ -238,7 +235,7 @@ func (s *Service) setHandler(cfg *config.Config) {
 		MetricsPublic: cfg.Auth.MetricsPublic,
 		Metrics:       s.metrics.Handler(),
 		Clusters:      func() map[string][]string { return endpoints },
-		Reload:        s.reloadFromAPI,
+		Reload:        s.ReloadFromSource,
 		Ready:         s.Ready,
 		OnHook:        s.metrics.Hook,
 		Logger:        s.log.With("component", "http"),
@@ -289,14 +286,6 @@ func (s *Service) Start(ctx context.Context) error {
 	s.ready.Store(true)
 	s.log.Info("hvro is serving", "listen", ln.Addr().String(), "pairs", len(cfg.Pairs), "clusters", len(cfg.Clusters), "version", s.opts.Version)
 	return nil
-}
-
-// Addr is where the API listens.
-func (s *Service) Addr() string {
-	if s.ln == nil {
-		return ""
-	}
-	return s.ln.Addr().String()
 }
 
 // Ready reports whether the store is open, the configuration loaded and the
@@ -406,7 +395,9 @@ func (s *Service) ReloadSource(load func() (*config.Config, error)) {
 	s.load = load
 }
 
-func (s *Service) reloadFromAPI(ctx context.Context) error {
+// ReloadFromSource reads a fresh configuration from the source ReloadSource
+// set and applies it (SIGHUP and POST /v1/reload).
+func (s *Service) ReloadFromSource(ctx context.Context) error {
 	s.mu.Lock()
 	load := s.load
 	s.mu.Unlock()
@@ -509,7 +500,7 @@ func sameHostConfig(a, b *config.Config, key string) bool {
 	find := func(c *config.Config) (config.Host, bool) {
 		for _, cl := range c.Clusters {
 			for _, h := range c.Hosts(cl.Name) {
-				if hostKey(cl.Name, h.Server) == key {
+				if hostKey(h.Server) == key {
 					return h, true
 				}
 			}
