@@ -52,15 +52,10 @@ func (d *Driver) StartVM(ctx context.Context, vm VMRef) (StartResult, error) {
 	return StartResult{AlreadyRunning: a.Result == resultAlready, DiscardedSavedState: a.Discarded}, nil
 }
 
-// StopVM shuts the VM down (Stop-VM -Force), or turns it off at once with
-// turnOff; a VM that is off or saved is left alone.
-func (d *Driver) StopVM(ctx context.Context, vm VMRef, turnOff bool) error {
-	c := call{op: "stop VM", vm: vm.Name}
-	body := bodyStopVM
-	if turnOff {
-		c.op, body = "turn off VM", bodyTurnOffVM
-	}
-	_, err := d.action(ctx, c, body)
+// StopVM shuts the VM down cleanly (Stop-VM -Force: the guest is asked to
+// shut down, never switched off); a VM that is off or saved is left alone.
+func (d *Driver) StopVM(ctx context.Context, vm VMRef) error {
+	_, err := d.action(ctx, call{op: "stop VM", vm: vm.Name}, bodyStopVM)
 	return err
 }
 
@@ -163,14 +158,6 @@ func (d *Driver) CompleteFailover(ctx context.Context, vm VMRef) error {
 // already does.
 func (d *Driver) Reverse(ctx context.Context, vm VMRef, replicaHost string, s Settings) error {
 	return d.settingsAction(ctx, call{op: "reverse replication", vm: vm.Name}, replicaHost, s, bodyReverse)
-}
-
-// SetAsReplica makes the (off) VM a Replica again after an unplanned
-// failover (Set-VMReplication -AsReplica); nothing happens when it is a
-// Replica.
-func (d *Driver) SetAsReplica(ctx context.Context, vm VMRef) error {
-	_, err := d.action(ctx, call{op: "set as replica", vm: vm.Name}, bodySetAsReplica)
-	return err
 }
 
 func (d *Driver) action(ctx context.Context, c call, body string) (actionJSON, error) {

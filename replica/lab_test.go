@@ -208,23 +208,21 @@ func TestStopVM(t *testing.T) {
 	l := startLab(t)
 	ctx := ctxT(t)
 	d := l.driver("node2")
-	if err := d.StopVM(ctx, vm1, false); !IsNotFound(err) || !IsPermanent(err) {
+	if err := d.StopVM(ctx, vm1); !IsNotFound(err) || !IsPermanent(err) {
 		t.Fatalf("stop of a VM node2 does not have: %v", err)
 	}
 	d = l.driver("node1")
-	for _, turnOff := range []bool{false, true} {
-		if _, err := d.StartVM(ctx, vm1); err != nil {
-			t.Fatal(err)
-		}
-		if err := d.StopVM(ctx, vm1, turnOff); err != nil {
-			t.Fatal(err)
-		}
-		if v, err := d.Inspect(ctx, vm1); err != nil || v.VM.State != "Off" {
-			t.Fatalf("after StopVM(turnOff=%v): %+v %v", turnOff, v.VM, err)
-		}
-		if err := d.StopVM(ctx, vm1, turnOff); err != nil {
-			t.Fatalf("StopVM of an off VM: %v", err)
-		}
+	if _, err := d.StartVM(ctx, vm1); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.StopVM(ctx, vm1); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := d.Inspect(ctx, vm1); err != nil || v.VM.State != "Off" {
+		t.Fatalf("after StopVM: %+v %v", v.VM, err)
+	}
+	if err := d.StopVM(ctx, vm1); err != nil {
+		t.Fatalf("StopVM of an off VM: %v", err)
 	}
 }
 
@@ -299,7 +297,7 @@ func TestPlannedFailover(t *testing.T) {
 		name string
 		f    func() error
 	}{
-		{"stop on primary", func() error { return p.StopVM(ctx, vm1, false) }},
+		{"stop on primary", func() error { return p.StopVM(ctx, vm1) }},
 		{"prepare", func() error { return p.PrepareFailover(ctx, vm1) }},
 		{"fail over", func() error { return r.Failover(ctx, vm1) }},
 		{"reverse", func() error { return r.Reverse(ctx, vm1, "node1", kerberos) }},
@@ -345,7 +343,10 @@ func TestUnplannedFailover(t *testing.T) {
 		{"fail over", func() error { return r.Failover(ctx, vm1) }},
 		{"start on replica", func() error { _, err := r.StartVM(ctx, vm1); return err }},
 		{"complete", func() error { return r.CompleteFailover(ctx, vm1) }},
-		{"old primary as replica", func() error { return p.SetAsReplica(ctx, vm1) }},
+		// What hvro does with the old primary (rather than the docs'
+		// Set-VMReplication -AsReplica): drop its relationship, make it a replica.
+		{"remove on the old primary", func() error { _, err := p.RemoveReplication(ctx, vm1); return err }},
+		{"old primary as replica", func() error { return p.EnableReplica(ctx, vm1) }},
 		{"reverse", func() error { return r.Reverse(ctx, vm1, "node1", kerberos) }},
 		{"initial replication", func() error { return r.StartInitialReplication(ctx, vm1, false) }},
 	}
@@ -659,8 +660,7 @@ func TestSentScriptsAreTheGoldenOnes(t *testing.T) {
 	calls := []func() error{
 		func() error { _, err := d.Inspect(ctx, vm); return err },
 		func() error { _, err := d.StartVM(ctx, vm); return err },
-		func() error { return d.StopVM(ctx, vm, false) },
-		func() error { return d.StopVM(ctx, vm, true) },
+		func() error { return d.StopVM(ctx, vm) },
 		func() error { _, err := d.Register(ctx, vm, in.ConfigPath); return err },
 		func() error { return d.EnableReplica(ctx, vm) },
 		func() error { return d.EnablePrimary(ctx, vm, in.ReplicaHost, in.Settings) },
@@ -675,7 +675,6 @@ func TestSentScriptsAreTheGoldenOnes(t *testing.T) {
 		func() error { return d.CompleteFailover(ctx, vm) },
 		func() error { return d.Reverse(ctx, vm, in.ReplicaHost, in.Settings) },
 		func() error { return d.Reverse(ctx, vm, in.ReplicaHost, cert) },
-		func() error { return d.SetAsReplica(ctx, vm) },
 	}
 	for _, c := range calls {
 		if err := c(); err != nil && (IsUnknown(err) || strings.Contains(err.Error(), "Parse")) {
@@ -733,7 +732,7 @@ func TestHostileNames(t *testing.T) {
 	if _, err := d.StartVM(ctx, VMRef{hostile}); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.StopVM(ctx, VMRef{hostile}, true); err != nil {
+	if err := d.StopVM(ctx, VMRef{hostile}); err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := d.Inspect(ctx, vm1); v.VM == nil || !v.VM.Running {

@@ -86,9 +86,6 @@ const (
 	bodyStopVM = `  if (@('Off', 'Saved', 'OffCritical', 'SavedCritical') -contains [string]$v.State) { $res = 'already' } else { Stop-VM -VM $v -Force }
 ` + printResult
 
-	bodyTurnOffVM = `  if (@('Off', 'Saved', 'OffCritical', 'SavedCritical') -contains [string]$v.State) { $res = 'already' } else { Stop-VM -VM $v -TurnOff -Force }
-` + printResult
-
 	// Register in place; if the import is refused, ask Compare-VM why:
 	// missing saved-state (40004) and memory (40006) files are repaired by
 	// discarding the saved state, anything else is reported.
@@ -154,9 +151,6 @@ const (
   elseif ($auth -eq 'Certificate') { Set-VMReplication -VM $v -Reverse -ReplicaServerName $rh -ReplicaServerPort $port -AuthenticationType $auth -CertificateThumbprint $tp -ReplicationFrequencySec $freq -CompressionEnabled $comp }
   else { Set-VMReplication -VM $v -Reverse -ReplicaServerName $rh -ReplicaServerPort $port -AuthenticationType $auth -ReplicationFrequencySec $freq -CompressionEnabled $comp }
 ` + printResult
-
-	bodySetAsReplica = `  if ($m -eq 'Replica') { $res = 'already' } else { Set-VMReplication -VM $v -AsReplica }
-` + printResult
 )
 
 // Script is one rendered script, for the golden files and the parser check.
@@ -190,7 +184,6 @@ func Scripts(in ScriptInput) ([]Script, error) {
 		{"inspect", func() (string, error) { return inspectScript(in.VM) }},
 		{"start_vm", func() (string, error) { return actionScript(in.VM, bodyStartVM) }},
 		{"stop_vm", func() (string, error) { return actionScript(in.VM, bodyStopVM) }},
-		{"stop_vm_turnoff", func() (string, error) { return actionScript(in.VM, bodyTurnOffVM) }},
 		{"register", func() (string, error) { return registerScript(in.VM, in.ConfigPath) }},
 		{"enable_replica", func() (string, error) { return actionScript(in.VM, bodyEnableReplica) }},
 		{"enable_primary_kerberos", func() (string, error) { return settingsScript(in.VM, in.ReplicaHost, kerb, bodyEnablePrimary) }},
@@ -205,7 +198,6 @@ func Scripts(in ScriptInput) ([]Script, error) {
 		{"complete_failover", func() (string, error) { return actionScript(in.VM, bodyCompleteFailover) }},
 		{"reverse_kerberos", func() (string, error) { return settingsScript(in.VM, in.ReplicaHost, kerb, bodyReverse) }},
 		{"reverse_certificate", func() (string, error) { return settingsScript(in.VM, in.ReplicaHost, cert, bodyReverse) }},
-		{"set_as_replica", func() (string, error) { return actionScript(in.VM, bodySetAsReplica) }},
 	}
 	out := make([]Script, 0, len(gens))
 	for _, g := range gens {

@@ -72,7 +72,7 @@ func (h replicaHost) Run(ctx context.Context, vm string, s orchestrator.Step, se
 		}
 		return "", nil
 	case orchestrator.StepStopVM:
-		return "", h.d.StopVM(ctx, ref, false) // a clean shutdown: hvro never pulls the plug
+		return "", h.d.StopVM(ctx, ref) // a clean shutdown: hvro never pulls the plug
 	case orchestrator.StepRegister:
 		r, err := h.d.Register(ctx, ref, s.ConfigPath)
 		switch {
