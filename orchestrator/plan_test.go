@@ -274,20 +274,30 @@ func TestPlanEvacuate(t *testing.T) {
 		factor  string
 		views   map[string]HostView
 		steps   string
+		waiting string // a part of Plan.Waiting; "" when the plan must not wait
 	}{
-		{"primary group moves", "node1", true, "GROUPMOVE", healthy(), "stop_vm@node1 remove_replication@node1 remove_replication@node3"},
-		{"primary group stops", "node1", true, "GROUPSTOP", healthy(), "stop_vm@node1 remove_replication@node1 remove_replication@node3"},
-		{"primary group fails over", "node1", true, "GROUPFAILOVER", healthy(), "stop_vm@node1 remove_replication@node1 remove_replication@node3"},
-		{"already evacuated", "node1", true, "GROUPMOVE", views(map[string]HostView{"node1": {VM: vm("Off")}}), ""},
-		{"replica group stops: kept for resume", "node3", false, "GROUPSTOP", healthy(), ""},
-		{"replica group moves", "node3", false, "GROUPMOVE", healthy(), "remove_replication@node3"},
-		{"replica peer down: only the local half", "node1", true, "GROUPMOVE", with(healthy(), "node3", HostView{Err: errors.New("down")}), "stop_vm@node1 remove_replication@node1"},
+		{"primary group moves", "node1", true, "GROUPMOVE", healthy(), "stop_vm@node1 remove_replication@node1 remove_replication@node3", ""},
+		{"primary group stops", "node1", true, "GROUPSTOP", healthy(), "stop_vm@node1 remove_replication@node1 remove_replication@node3", ""},
+		{"primary group fails over", "node1", true, "GROUPFAILOVER", healthy(), "stop_vm@node1 remove_replication@node1 remove_replication@node3", ""},
+		{"already evacuated", "node1", true, "GROUPMOVE", views(map[string]HostView{"node1": {VM: vm("Off")}}), "", ""},
+		{"replica group stops: kept for resume", "node3", false, "GROUPSTOP", healthy(), "", ""},
+		{"replica group moves", "node3", false, "GROUPMOVE", healthy(), "remove_replication@node3", ""},
+		{"replica peer down: only the local half", "node1", true, "GROUPMOVE", with(healthy(), "node3", HostView{Err: errors.New("down")}), "stop_vm@node1 remove_replication@node1", ""},
+		{"leaving host cannot be inspected", "node1", true, "GROUPMOVE", with(healthy(), "node1", HostView{Err: errors.New("down")}), "", "node1 cannot be inspected: down"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			pl := PlanEvacuate(testSpec, tc.leaving, tc.primary, tc.factor, tc.views)
 			if got := stepsOf(pl); got != tc.steps {
 				t.Fatalf("steps:\n got  %s\n want %s", got, tc.steps)
+			}
+			switch {
+			case tc.waiting == "" && pl.Waiting != "":
+				t.Fatalf("waits: %s", pl.Waiting)
+			case tc.waiting != "" && !strings.Contains(pl.Waiting, tc.waiting):
+				t.Fatalf("Waiting %q, want %q", pl.Waiting, tc.waiting)
+			case pl.Converged != (tc.steps == "" && tc.waiting == ""):
+				t.Fatalf("Converged %v with steps %q, waiting %q", pl.Converged, tc.steps, pl.Waiting)
 			}
 		})
 	}
