@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -201,7 +203,7 @@ func (c *Controller) SetPairs(specs []PairSpec, clusters Clusters) error {
 				return fmt.Errorf("load pair %s: %w", s.Name, err)
 			}
 			if _, ok := s.Sides[p.PrimaryCluster]; !ok {
-				return fmt.Errorf("pair %s: the store says %q holds the primary role, but the configuration's sides are %v; fix the configuration or fail the pair over explicitly", s.Name, p.PrimaryCluster, sideNames(s))
+				return fmt.Errorf("pair %s: the store says %q holds the primary role, but the configuration's sides are %v; fix the configuration or fail the pair over explicitly", s.Name, p.PrimaryCluster, slices.Sorted(maps.Keys(s.Sides)))
 			}
 			p.Config = storeConfig(s, p.PrimaryCluster)
 			p.UpdatedAt = now
@@ -250,15 +252,6 @@ func (c *Controller) SetPairs(specs []PairSpec, clusters Clusters) error {
 		c.queue.Add(name)
 	}
 	return nil
-}
-
-func sideNames(s PairSpec) []string {
-	var out []string
-	for c := range s.Sides {
-		out = append(out, c)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func storeConfig(s PairSpec, primary string) store.PairConfig {
@@ -400,12 +393,12 @@ func (c *Controller) observe(key GroupKey, o Observation, note string) (map[stri
 	c.mu.Lock()
 	prev := c.groups[key]
 	next := prev
-	if o.Source == "hook" {
+	if o.Source == store.SourceHook {
 		next.Hook = o
 	} else {
 		next.Poll = o
 	}
-	changed := !sameObservation(prev.Effective(), next.Effective()) || o.Source == "hook"
+	changed := !sameObservation(prev.Effective(), next.Effective()) || o.Source == store.SourceHook
 	c.groups[key] = next
 	names := c.byGroup[key]
 	gens := map[string]uint64{}
@@ -420,7 +413,7 @@ func (c *Controller) observe(key GroupKey, o Observation, note string) (map[stri
 	eff := next.Effective()
 	rec := store.Observation{Cluster: key.Cluster, Group: key.Group, Status: eff.Status, Owner: eff.Owner, Source: eff.Source,
 		Endpoint: eff.Endpoint, Err: eff.Err, At: eff.At}
-	if eff.Source == "hook" {
+	if eff.Source == store.SourceHook {
 		rec.Hook = &store.HookInfo{Phase: eff.Phase, Event: eff.Event, Factor: eff.Factor, Server: eff.Owner}
 	}
 	err := c.cfg.Store.Update(func(tx store.Tx) error {

@@ -64,7 +64,7 @@ func (c *Controller) pass(name string) {
 	log := c.log.With("pair", name)
 	switch {
 	case evac != nil:
-		res := c.evacuate(ctx, log, spec, gen, evac)
+		res := c.evacuate(ctx, log, spec, clusters, gen, evac)
 		evac.done <- res
 		c.queue.Add(name)
 		return
@@ -264,9 +264,10 @@ func (c *Controller) recordStatus(name string, d Desired, views map[string]HostV
 	var rs store.ReplicationStatus
 	if d.Primary.Settled {
 		if v := views[d.Primary.Host]; v.Rep != nil {
-			rs = store.ReplicationStatus{State: v.Rep.State, Health: v.Rep.Health, PrimaryServer: v.Rep.Primary, ReplicaServer: v.Rep.Replica, LastReplication: v.Rep.LastReplication, ObservedAt: now}
+			rs = store.ReplicationStatus{State: v.Rep.State, Health: v.Rep.Health, PrimaryServer: v.Rep.Primary, ReplicaServer: v.Rep.Replica, LastReplication: v.Rep.LastReplication}
 		}
 	}
+	rs.ObservedAt = now
 	var convergedAt time.Time
 	err := c.cfg.Store.Update(func(tx store.Tx) error {
 		p, err := tx.Pair(name)
@@ -279,9 +280,6 @@ func (c *Controller) recordStatus(name string, d Desired, views map[string]HostV
 			phase = "Degraded"
 		}
 		p.ActivePrimaryHost, p.ActiveReplicaHost = d.Primary.Host, d.Replica.Host
-		if rs.ObservedAt.IsZero() {
-			rs.ObservedAt = now
-		}
 		p.Replication = rs
 		p.Phase = phase
 		if pl.Converged {
@@ -546,11 +544,8 @@ func (ps *pairState) raiseGen(g uint64) {
 	}
 }
 
-func (c *Controller) evacuate(ctx context.Context, log *slog.Logger, spec PairSpec, gen uint64, e *evacRequest) PassResult {
+func (c *Controller) evacuate(ctx context.Context, log *slog.Logger, spec PairSpec, clusters Clusters, gen uint64, e *evacRequest) PassResult {
 	name := spec.Name
-	c.mu.Lock()
-	clusters := c.clusters
-	c.mu.Unlock()
 	views := c.inspectAll(ctx, spec, clusters)
 	pl := PlanEvacuate(spec, e.leaving, e.primarySide, e.factor, views)
 	res := PassResult{Pair: name, Gen: gen, Kind: "evacuated"}

@@ -2,7 +2,8 @@ package orchestrator
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -129,7 +130,7 @@ func PlanReconcile(spec PairSpec, d Desired, clusters Clusters, views map[string
 	}
 
 	// I1: the VM runs nowhere but on the primary's Online owner.
-	for _, h := range sortedHosts(views) {
+	for _, h := range slices.Sorted(maps.Keys(views)) {
 		v := views[h]
 		if h != p && v.VM != nil && v.VM.Running && !v.VM.Critical {
 			add(Step{Kind: StepStopVM, Host: h, Why: fmt.Sprintf("%s runs on %s, which is not the Online owner of the primary group", spec.VMName, h)})
@@ -354,13 +355,4 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
-}
-
-func sortedHosts(views map[string]HostView) []string {
-	out := make([]string, 0, len(views))
-	for h := range views {
-		out = append(out, h)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hvro/hvro/clusterapi"
+	"github.com/hvro/hvro/store"
 )
 
 // GroupReader reads failover groups of one cluster (clusterapi.Client).
@@ -32,7 +33,7 @@ func Poll(ctx context.Context, cluster string, api GroupReader, groups func() []
 			if ctx.Err() != nil {
 				return
 			}
-			o := Observation{Source: "poll", Endpoint: api.LastEndpoint(), At: time.Now()}
+			o := Observation{Source: store.SourcePoll, Endpoint: api.LastEndpoint(), At: time.Now()}
 			if err != nil {
 				o.Err = err.Error()
 				log.Warn("poll group", "cluster", cluster, "group", g, "error", err)

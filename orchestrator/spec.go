@@ -92,7 +92,7 @@ type Observation struct {
 	Status   string // ECX group status ("Online", "Online Pending", ...)
 	Owner    string // ECX server name, "" when none
 	Err      string // the API could not be read (Status/Owner are stale)
-	Source   string // "poll" or "hook"
+	Source   string // store.SourcePoll or store.SourceHook
 	Phase    string // hook phase: start | stop
 	Factor   string // hook CLP_FACTOR
 	Event    string // hook CLP_EVENT
