@@ -414,7 +414,7 @@ func (c *Controller) observe(key GroupKey, o Observation, note string) (map[stri
 	rec := store.Observation{Cluster: key.Cluster, Group: key.Group, Status: eff.Status, Owner: eff.Owner, Source: eff.Source,
 		Endpoint: eff.Endpoint, Err: eff.Err, At: eff.At}
 	if eff.Source == store.SourceHook {
-		rec.Hook = &store.HookInfo{Phase: eff.Phase, Event: eff.Event, Factor: eff.Factor, Server: eff.Owner}
+		rec.Hook = &store.HookInfo{Phase: eff.Phase, Event: eff.Event, Factor: eff.Factor, Server: eff.Owner, Disk: eff.Disk}
 	}
 	err := c.cfg.Store.Update(func(tx store.Tx) error {
 		if err := tx.PutObservation(rec); err != nil {

@@ -347,12 +347,19 @@ func TestTransientRetriesThenDegraded(t *testing.T) {
 func TestStopHookEvacuates(t *testing.T) {
 	h := newHarness(t, newFakeWorld(), nil)
 	h.waitPhase("Converged")
-	res, err := h.c.Hook(context.Background(), HookRequest{Cluster: "cluster1", Group: "failover1", Server: "NODE1", Phase: "stop", Event: "START", Factor: "GROUPMOVE"}, 5*time.Second)
+	res, err := h.c.Hook(context.Background(), HookRequest{Cluster: "cluster1", Group: "failover1", Server: "NODE1", Phase: "stop", Event: "START", Factor: "GROUPMOVE", Disk: "T:"}, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Outcome != "ok" || res.Op == 0 {
 		t.Fatalf("hook result %+v", res)
+	}
+	var obs store.Observation
+	if err := h.st.View(func(tx store.Tx) (err error) { obs, err = tx.Observation("cluster1", "failover1"); return }); err != nil {
+		t.Fatal(err)
+	}
+	if want := (store.HookInfo{Phase: "stop", Event: "START", Factor: "GROUPMOVE", Server: "node1", Disk: "T:"}); obs.Hook == nil || *obs.Hook != want {
+		t.Fatalf("stored hook %+v, want %+v", obs.Hook, want)
 	}
 	h.w.mu.Lock()
 	n1, n3 := h.w.views["node1"], h.w.views["node3"]

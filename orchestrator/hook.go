@@ -77,7 +77,7 @@ func (c *Controller) Hook(ctx context.Context, h HookRequest, wait time.Duration
 	}
 	trigger := fmt.Sprintf("hook %s %s/%s on %s (event %s, factor %s)", h.Phase, h.Cluster, h.Group, h.Server, orNone(h.Event), orNone(h.Factor))
 	// The observation and each pair's "hook" event go in one commit.
-	gens, err := c.observe(key, Observation{Status: status, Owner: host, Source: store.SourceHook, Phase: h.Phase, Event: h.Event, Factor: h.Factor, At: c.cfg.Now()}, trigger)
+	gens, err := c.observe(key, Observation{Status: status, Owner: host, Source: store.SourceHook, Phase: h.Phase, Event: h.Event, Factor: h.Factor, Disk: h.Disk, At: c.cfg.Now()}, trigger)
 	if err != nil {
 		return HookResult{}, err
 	}

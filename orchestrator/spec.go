@@ -96,6 +96,7 @@ type Observation struct {
 	Phase    string // hook phase: start | stop
 	Factor   string // hook CLP_FACTOR
 	Event    string // hook CLP_EVENT
+	Disk     string // hook CLP_DISK
 	Endpoint string // poll: the endpoint that answered
 	At       time.Time
 }
