@@ -88,7 +88,7 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 	}
 	s.store = st
 	s.peers = peerNames(cfg)
-	drivers, err := s.buildDrivers(cfg)
+	drivers, _, err := s.buildDrivers(cfg, nil)
 	if err != nil {
 		closeHosts(context.Background(), values(drivers), s.log)
 		st.Close()
@@ -175,20 +175,30 @@ func (s *Service) peer(key string) string {
 
 // buildDrivers builds a driver for every host of cfg; with an error, the
 // map holds the drivers that could be built.
-func (s *Service) buildDrivers(cfg *config.Config) (map[string]orchestrator.Host, error) {
-	out := map[string]orchestrator.Host{}
+// buildDrivers makes the configuration's host drivers. A host for which
+// reuse returns a driver keeps it; the others get a new one, listed in
+// fresh too (on an error, fresh is what to close).
+func (s *Service) buildDrivers(cfg *config.Config, reuse func(key string) (orchestrator.Host, bool)) (all, fresh map[string]orchestrator.Host, err error) {
+	all, fresh = map[string]orchestrator.Host{}, map[string]orchestrator.Host{}
 	var errs []error
 	for _, c := range cfg.Clusters {
 		for _, h := range cfg.Hosts(c.Name) {
+			k := hostKey(h.Server)
+			if reuse != nil {
+				if d, ok := reuse(k); ok {
+					all[k] = d
+					continue
+				}
+			}
 			d, err := s.opts.Hosts(h, s.peer, s.metrics, s.log.With("component", "winrm", "host", h.Server))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("clusters %s servers %s: %w", c.Name, h.Server, err))
 				continue
 			}
-			out[hostKey(h.Server)] = d
+			all[k], fresh[k] = d, d
 		}
 	}
-	return out, errors.Join(errs...)
+	return all, fresh, errors.Join(errs...)
 }
 
 func clustersOf(cfg *config.Config) orchestrator.Clusters {
@@ -433,26 +443,22 @@ func (s *Service) Reload(cfg *config.Config) error {
 	if len(fixed) > 0 {
 		return fmt.Errorf("%s changed: restart hvro to apply; nothing was reloaded", strings.Join(fixed, ", "))
 	}
-	drivers, err := s.buildDrivers(cfg)
+	s.mu.Lock()
+	oldDrivers, oldPeers := s.drivers, s.peers
+	s.mu.Unlock()
+	// Hosts whose settings did not change keep their driver.
+	drivers, fresh, err := s.buildDrivers(cfg, func(k string) (orchestrator.Host, bool) {
+		d, ok := oldDrivers[k]
+		return d, ok && sameHostConfig(old, cfg, k)
+	})
 	if err != nil {
-		closeHosts(context.Background(), values(drivers), s.log) // built, never used
+		closeHosts(context.Background(), values(fresh), s.log) // built, never used
 		return err
 	}
 	// All or nothing: until SetPairs, which validates against the store and
 	// can fail, has taken the new pairs, the old pairs see the old drivers.
 	// Hosts only the new configuration has are added right away, so a pair
 	// that SetPairs queues finds them at once.
-	s.mu.Lock()
-	oldDrivers, oldPeers := s.drivers, s.peers
-	kept := map[string]bool{} // hosts whose settings did not change keep their driver
-	var unused []orchestrator.Host
-	for k, d := range oldDrivers {
-		if nd, still := drivers[k]; still && sameHostConfig(old, cfg, k) {
-			kept[k] = true
-			unused = append(unused, nd)
-			drivers[k] = d
-		}
-	}
 	newPeers := peerNames(cfg)
 	stagedDrivers, stagedPeers := maps.Clone(oldDrivers), maps.Clone(oldPeers)
 	for k, d := range drivers {
@@ -460,27 +466,22 @@ func (s *Service) Reload(cfg *config.Config) error {
 			stagedDrivers[k], stagedPeers[k] = d, newPeers[k]
 		}
 	}
+	s.mu.Lock()
 	s.drivers, s.peers = stagedDrivers, stagedPeers
 	s.mu.Unlock()
-	closeHosts(context.Background(), unused, s.log) // never handed out
 	if err := s.ctrl.SetPairs(pairsOf(cfg), clustersOf(cfg)); err != nil {
 		// The controller kept its old pairs and clusters, which name old
 		// hosts only: no pass was handed a new driver.
 		s.mu.Lock()
 		s.drivers, s.peers = oldDrivers, oldPeers
 		s.mu.Unlock()
-		var fresh []orchestrator.Host
-		for k, d := range drivers {
-			if !kept[k] {
-				fresh = append(fresh, d)
-			}
-		}
-		closeHosts(context.Background(), fresh, s.log)
+		closeHosts(context.Background(), values(fresh), s.log)
 		return fmt.Errorf("apply pairs: %w; nothing was reloaded", err)
 	}
 	s.mu.Lock()
 	for k, d := range oldDrivers {
-		if !kept[k] {
+		_, still := drivers[k]
+		if _, replaced := fresh[k]; replaced || !still {
 			s.retired = append(s.retired, d) // removed, or its settings changed
 		}
 	}

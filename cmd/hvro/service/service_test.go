@@ -179,6 +179,11 @@ func TestReloadAllOrNothing(t *testing.T) {
 			t.Errorf("%s closed %d times by the reload; a running step may still hold it", name, h.closes())
 		}
 	}
+	// Reloads build drivers only for new or changed hosts: node5 (refused
+	// reload), then node2 and node6.
+	if built := len(hosts.all()); built != 4+1+2 {
+		t.Errorf("built %d drivers in all, want 7", built)
+	}
 	// A kept driver learns the names of new hosts.
 	if got := original["node1"].peers("node6"); got != "node6.lab.local" {
 		t.Errorf("node1's peers(node6) = %q, want node6.lab.local", got)
