@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,9 +30,6 @@ type hookAnswer struct {
 	Pairs   []struct {
 		Pair, Outcome, Message string
 	} `json:"pairs"`
-	Error *struct {
-		Code, Message string
-	} `json:"error"`
 }
 
 // Hook is hvro hook: what an ECX start.bat or stop.bat runs. It prints one
@@ -95,26 +90,26 @@ func Hook(args []string, env func(string) string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail("%v", err)
 	}
-	body, _ := json.Marshal(map[string]string{
+	api := &apiClient{base: strings.TrimRight(base.String(), "/"), token: token, http: client}
+	body := map[string]string{
 		"cluster": *cluster, "group": *group, "server": *server, "phase": *phase,
 		"event": env("CLP_EVENT"), "factor": env("CLP_FACTOR"), "disk": env("CLP_DISK"),
-	})
-	target := strings.TrimRight(base.String(), "/") + "/v1/hooks?wait=" + url.QueryEscape(wait.String())
+	}
+	path := "/v1/hooks?wait=" + url.QueryEscape(wait.String())
 	what := fmt.Sprintf("%s %s/%s on %s (event %s, factor %s)", *phase, *cluster, *group, *server, orDash(env("CLP_EVENT")), orDash(env("CLP_FACTOR")))
 
 	var ans hookAnswer
-	var status int
+	var rejected *apiError
 	deadline := time.Now().Add(*retryFor)
 	for attempt := 1; ; attempt++ {
-		status, err = postJSON(client, target, token, body, &ans)
-		if err == nil && status != http.StatusServiceUnavailable && status != http.StatusBadGateway {
+		ans = hookAnswer{}
+		err = api.do(http.MethodPost, path, body, &ans)
+		// hvro answered (other than "starting or stopping, try again").
+		if err == nil || errors.As(err, &rejected) && rejected.Status != http.StatusServiceUnavailable && rejected.Status != http.StatusBadGateway {
 			break
 		}
 		if time.Now().After(deadline) {
-			reason := fmt.Sprint(err)
-			if err == nil {
-				reason = fmt.Sprintf("HTTP %d", status)
-			}
+			reason := err.Error()
 			if *strict {
 				fmt.Fprintf(stdout, "hvro hook: %s: hvro unreachable after %d attempts (%s); --strict: exit 3\n", what, attempt, reason)
 				return hookUnreachable
@@ -124,12 +119,8 @@ func Hook(args []string, env func(string) string, stdout, stderr io.Writer) int 
 		}
 		time.Sleep(min(time.Duration(attempt)*time.Second, 5*time.Second))
 	}
-	if status != http.StatusOK {
-		msg := fmt.Sprintf("HTTP %d", status)
-		if ans.Error != nil {
-			msg = fmt.Sprintf("%s (%s)", ans.Error.Message, ans.Error.Code)
-		}
-		fmt.Fprintf(stdout, "hvro hook: %s: rejected: %s\n", what, msg)
+	if err != nil {
+		fmt.Fprintf(stdout, "hvro hook: %s: rejected: %s (%s, HTTP %d)\n", what, rejected.Message, rejected.Code, rejected.Status)
 		return hookUsage
 	}
 	line := fmt.Sprintf("hvro hook: %s: %s", what, ans.Outcome)
@@ -151,26 +142,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func postJSON(c *http.Client, target, token string, body []byte, out any) (int, error) {
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, target, bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return resp.StatusCode, err
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return resp.StatusCode, fmt.Errorf("answer is not JSON (HTTP %d): %.100q", resp.StatusCode, data)
-	}
-	return resp.StatusCode, nil
 }
