@@ -19,6 +19,8 @@ import (
 
 	"github.com/hvro/hvro/cmd/hvro/config"
 	"github.com/hvro/hvro/cmd/hvro/service"
+	"github.com/hvro/hvro/orchestrator/httpapi"
+	"github.com/hvro/hvro/store"
 	"github.com/hvro/hvro/test/sim/lab"
 )
 
@@ -95,7 +97,7 @@ func startDemo(out io.Writer) (*demo, func(), error) {
 	if err != nil {
 		return nil, cleanup, fmt.Errorf("find this program for the ECX scripts: %w", err)
 	}
-	d := &demo{out: out, admin: "demo-admin-token-0123456789", dir: dir, client: &http.Client{Timeout: 30 * time.Second}, started: time.Now(), steps: 6}
+	d := &demo{out: out, admin: "demo-admin-token-0123456789", dir: dir, client: &http.Client{Timeout: 30 * time.Second}, started: time.Now()}
 	hookTokens := map[string]string{"cluster1": "demo-hook-token-cluster1-01", "cluster2": "demo-hook-token-cluster2-02"}
 	tokenFiles := map[string]string{}
 	for c, tok := range hookTokens {
@@ -153,7 +155,7 @@ func startDemo(out io.Writer) (*demo, func(), error) {
 	cleanups = append(cleanups, func() { l.Close() })
 	d.lab = l
 
-	cfg, err := demoConfig(l.Addrs(), addr, dir, d.admin, hookTokens)
+	cfg, err := demoConfig(topo, l.Addrs(), addr, dir, d.admin, hookTokens)
 	if err != nil {
 		return nil, cleanup, err
 	}
@@ -185,24 +187,24 @@ func startDemo(out io.Writer) (*demo, func(), error) {
 func primaryPath(id string) string { return `T:\VMs\Virtual Machines\` + id + ".vmcx" }
 func replicaPath(id string) string { return `T:\VMs\Hyper-V Replica\Virtual Machines\` + id + ".vmcx" }
 
-func demoConfig(a lab.Addrs, listen, dir, admin string, hooks map[string]string) (*config.Config, error) {
+// demoConfig is hvro's configuration for the lab topo describes (its
+// accounts and servers) and a runs (its addresses).
+func demoConfig(topo *lab.Topology, a lab.Addrs, listen, dir, admin string, hooks map[string]string) (*config.Config, error) {
 	cfg := config.Defaults()
 	cfg.Listen, cfg.DataDir, cfg.LogLevel, cfg.LogFormat = listen, filepath.Join(dir, "data"), "info", "text"
 	cfg.Auth.AdminToken, cfg.Auth.MetricsPublic = config.NewSecret(admin), true
-	cfg.WinRM.Username, cfg.WinRM.Password, cfg.WinRM.Timeout = `LAB\admin`, config.NewSecret("lab-pass"), 30*time.Second
+	cfg.WinRM.Username, cfg.WinRM.Password, cfg.WinRM.Timeout = topo.HyperV.Username, config.NewSecret(topo.HyperV.Password), 30*time.Second
 	cfg.ResyncInterval = 5 * time.Second
 	cfg.Retry = config.Retry{MaxAttempts: 5, InitialBackoff: 200 * time.Millisecond, MaxBackoff: 2 * time.Second}
-	servers := map[string][]string{"cluster1": {"node1", "node2"}, "cluster2": {"node3", "node4"}}
-	passwords := map[string]string{"cluster1": "lab-pass-1", "cluster2": "lab-pass-2"}
-	for _, name := range []string{"cluster1", "cluster2"} {
+	for _, ec := range topo.ECX {
 		c := config.DefaultCluster()
-		c.Name = name
-		c.API.Endpoints = []string{a.ECX[name]["fip"]}
-		c.API.Username, c.API.Password, c.API.Timeout = "Administrator", config.NewSecret(passwords[name]), 2*time.Second
+		c.Name = ec.Name
+		c.API.Endpoints = []string{a.ECX[ec.Name]["fip"]}
+		c.API.Username, c.API.Password, c.API.Timeout = ec.Username, config.NewSecret(ec.Password), 2*time.Second
 		c.PollInterval = time.Second
-		c.HookToken = config.NewSecret(hooks[name])
+		c.HookToken = config.NewSecret(hooks[ec.Name])
 		c.Servers = map[string]config.Server{}
-		for _, s := range servers[name] {
+		for _, s := range ec.Servers {
 			c.Servers[s] = config.Server{WinRM: a.WinRM[s]}
 		}
 		cfg.Clusters = append(cfg.Clusters, c)
@@ -219,24 +221,6 @@ func demoConfig(a lab.Addrs, listen, dir, admin string, hooks map[string]string)
 		return nil, fmt.Errorf("the demo's hvro configuration: %w", err)
 	}
 	return cfg, nil
-}
-
-type pairView struct {
-	Name        string
-	Phase       string
-	Primary     struct{ Cluster, Host string }
-	Replica     struct{ Cluster, Host string }
-	Replication struct{ State, Health string }
-}
-
-type opView struct {
-	Error   string
-	ID      uint64
-	Pair    string
-	Kind    string
-	State   string
-	Started time.Time
-	Plan    []struct{ Kind, Host, Outcome string }
 }
 
 func (d *demo) get(path string, out any) error {
@@ -284,9 +268,9 @@ func (d *demo) stage(title string, want map[string][2]string, act func() error) 
 		}
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	var pairs []pairView
+	var pairs []httpapi.PairView
 	for {
-		var r struct{ Pairs []pairView }
+		var r struct{ Pairs []httpapi.PairView }
 		if err := d.get("/v1/pairs", &r); err != nil {
 			return err
 		}
@@ -305,7 +289,7 @@ func (d *demo) stage(title string, want map[string][2]string, act func() error) 
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	var ops struct{ Operations []opView }
+	var ops struct{ Operations []store.Operation }
 	if err := d.get("/v1/operations?limit=100", &ops); err != nil {
 		return err
 	}
@@ -316,12 +300,12 @@ func (d *demo) stage(title string, want map[string][2]string, act func() error) 
 		}
 		var steps []string
 		for _, s := range op.Plan {
-			if s.Outcome == "ok" {
+			if s.Outcome == store.OutcomeOK {
 				steps = append(steps, strings.TrimSpace(strings.ReplaceAll(s.Kind, "_", " ")+" "+s.Host))
 			}
 		}
 		what := strings.Join(steps, ", ")
-		if op.State != "succeeded" {
+		if op.State != store.OpSucceeded {
 			what = fmt.Sprintf("%s before %d of %d steps ran (%s)", op.State, len(op.Plan)-len(steps), len(op.Plan), op.Error)
 			if len(steps) > 0 {
 				what = strings.Join(steps, ", ") + "; then " + what
@@ -337,7 +321,7 @@ func (d *demo) stage(title string, want map[string][2]string, act func() error) 
 	return nil
 }
 
-func (d *demo) table(pairs []pairView) {
+func (d *demo) table(pairs []httpapi.PairView) {
 	tw := tabwriter.NewWriter(d.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "      PAIR\tPRIMARY\tREPLICA\tSTATE\tREPLICATION\tHEALTH")
 	for _, p := range pairs {

@@ -10,9 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"syscall"
 
 	"github.com/hvro/hvro/cmd/hvro/cli"
@@ -91,12 +92,12 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 
 func printAddrs(w io.Writer, a lab.Addrs) {
 	fmt.Fprintf(w, "control  %s\n", a.Control)
-	for _, c := range sortedKeys(a.ECX) {
-		for _, e := range sortedKeys(a.ECX[c]) {
+	for _, c := range slices.Sorted(maps.Keys(a.ECX)) {
+		for _, e := range slices.Sorted(maps.Keys(a.ECX[c])) {
 			fmt.Fprintf(w, "ecx      %-10s %-6s %s\n", c, e, a.ECX[c][e])
 		}
 	}
-	for _, h := range sortedKeys(a.WinRM) {
+	for _, h := range slices.Sorted(maps.Keys(a.WinRM)) {
 		fmt.Fprintf(w, "winrm    %-10s %s\n", h, a.WinRM[h])
 		if s, ok := a.WinRMS[h]; ok {
 			fmt.Fprintf(w, "winrm    %-10s %s\n", h, s)
@@ -105,15 +106,6 @@ func printAddrs(w io.Writer, a lab.Addrs) {
 	if a.CAFile != "" {
 		fmt.Fprintf(w, "ca       %s\n", a.CAFile)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func waitInterrupt() {

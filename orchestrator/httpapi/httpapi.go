@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -469,7 +470,7 @@ func (a *api) getPair(w http.ResponseWriter, r *http.Request) {
 		d.Events, err = tx.Events(store.EventFilter{Pair: name, Limit: 20})
 		return err
 	})
-	if errors.Is(err, store.ErrNotFound) || !contains(a.d.Controller.PairNames(), name) {
+	if errors.Is(err, store.ErrNotFound) || !slices.Contains(a.d.Controller.PairNames(), name) {
 		writeError(w, http.StatusNotFound, "unknown_pair", fmt.Sprintf("no pair %q is configured", name))
 		return
 	}
@@ -484,15 +485,6 @@ func (a *api) getPair(w http.ResponseWriter, r *http.Request) {
 		d.Events = []store.Event{}
 	}
 	writeJSON(w, http.StatusOK, d)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (a *api) pairAction(action string) http.HandlerFunc {
@@ -565,7 +557,7 @@ func (a *api) listOps(w http.ResponseWriter, r *http.Request) {
 		limit = n
 	}
 	pair := q.Get("pair")
-	if pair != "" && !contains(a.d.Controller.PairNames(), pair) {
+	if pair != "" && !slices.Contains(a.d.Controller.PairNames(), pair) {
 		writeError(w, http.StatusNotFound, "unknown_pair", fmt.Sprintf("no pair %q is configured", pair))
 		return
 	}

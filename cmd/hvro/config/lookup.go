@@ -1,7 +1,9 @@
 package config
 
 import (
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -33,7 +35,7 @@ func (c *Config) Hosts(cluster string) []Host {
 		return nil
 	}
 	var out []Host
-	for _, name := range sortedKeys(cl.Servers) {
+	for _, name := range slices.Sorted(maps.Keys(cl.Servers)) {
 		if h, ok := c.host(cl, name); ok {
 			out = append(out, h)
 		}

@@ -2,10 +2,11 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -187,7 +188,7 @@ func (k *checker) cluster(i int, names map[string]int, hosts map[string]string) 
 		k.add(p+".servers", "required: every ECX server of the cluster and its WinRM URL, e.g. node1: {winrm: \"http://node1:5985/wsman\"}")
 	}
 	folded := map[string]string{}
-	for _, name := range sortedKeys(cl.Servers) {
+	for _, name := range slices.Sorted(maps.Keys(cl.Servers)) {
 		sp := fieldPath(p+".servers", name)
 		if !labelSafe.MatchString(name) {
 			k.add(sp, "server name %s: use the ECX server name (1 to 63 of A-Z a-z 0-9 _ . -)", quote(name))
@@ -509,13 +510,4 @@ func fmtDuration(d time.Duration) string {
 		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
 	}
 	return d.String()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

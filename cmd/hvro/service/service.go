@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -90,14 +91,14 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 	s.peers = peerNames(cfg)
 	drivers, _, err := s.buildDrivers(cfg, nil)
 	if err != nil {
-		closeHosts(context.Background(), values(drivers), s.log)
+		closeHosts(context.Background(), slices.Collect(maps.Values(drivers)), s.log)
 		st.Close()
 		return nil, err
 	}
 	s.drivers = drivers
 	ctrl, err := orchestrator.New(s.controllerConfig(cfg))
 	if err != nil {
-		closeHosts(context.Background(), values(drivers), s.log)
+		closeHosts(context.Background(), slices.Collect(maps.Values(drivers)), s.log)
 		st.Close()
 		return nil, fmt.Errorf("orchestrator: %w", err)
 	}
@@ -375,7 +376,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		// No step runs any more: the drivers, current and retired, may go.
 		s.reloadMu.Lock()
 		s.mu.Lock()
-		hosts := append(values(s.drivers), s.retired...)
+		hosts := append(slices.Collect(maps.Values(s.drivers)), s.retired...)
 		s.drivers, s.retired = nil, nil
 		s.mu.Unlock()
 		s.reloadMu.Unlock()
@@ -452,7 +453,7 @@ func (s *Service) Reload(cfg *config.Config) error {
 		return d, ok && sameHostConfig(old, cfg, k)
 	})
 	if err != nil {
-		closeHosts(context.Background(), values(fresh), s.log) // built, never used
+		closeHosts(context.Background(), slices.Collect(maps.Values(fresh)), s.log) // built, never used
 		return err
 	}
 	// All or nothing: until SetPairs, which validates against the store and
@@ -475,7 +476,7 @@ func (s *Service) Reload(cfg *config.Config) error {
 		s.mu.Lock()
 		s.drivers, s.peers = oldDrivers, oldPeers
 		s.mu.Unlock()
-		closeHosts(context.Background(), values(fresh), s.log)
+		closeHosts(context.Background(), slices.Collect(maps.Values(fresh)), s.log)
 		return fmt.Errorf("apply pairs: %w; nothing was reloaded", err)
 	}
 	s.mu.Lock()
@@ -516,14 +517,6 @@ func sameHostConfig(a, b *config.Config, key string) bool {
 func hostSettings(h config.Host) []any {
 	w := h.WinRM
 	return []any{w.Username, w.Password.Value(), w.Auth, w.HTTPS, w.InsecureSkipVerify, w.CAFile, w.Timeout, w.MaxConcurrentPerHost}
-}
-
-func values(m map[string]orchestrator.Host) []orchestrator.Host {
-	out := make([]orchestrator.Host, 0, len(m))
-	for _, h := range m {
-		out = append(out, h)
-	}
-	return out
 }
 
 // closeHosts closes the drivers that can be closed (the WinRM driver
