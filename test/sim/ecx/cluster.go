@@ -650,22 +650,24 @@ func (c *Cluster) failover(g *group, crashed, preferred string) error {
 	return c.activateFrom(g, first.name, EventFailover, FactorGroupFailover)
 }
 
-// releaseDisk tells the Observer the disk left srv, if it had come online there.
+// releaseDisk tells the Observer the disk left srv, if it had come online
+// there, and only then records it offline: the disk is one thing in the real
+// world, so a lab snapshot must never find it offline here while the hosts
+// still use it. Only the holder of the group's slot changes its disk.
 func (c *Cluster) releaseDisk(g *group, srv string) {
 	var online bool
 	var seen chan struct{}
 	c.update(func() {
 		d := &g.res[resDisk]
 		online = d.owner == srv && (d.status == StatusOnline || d.status == StatusOfflinePending)
-		if online {
-			d.status, d.owner = StatusOffline, ""
-		}
 		seen = c.server(srv).crashSeen
 	})
-	if online {
-		<-seen
-		c.obs.DiskOffline(c.cfg.Name, g.cfg.Name, g.cfg.Disk, srv)
+	if !online {
+		return
 	}
+	<-seen
+	c.obs.DiskOffline(c.cfg.Name, g.cfg.Name, g.cfg.Disk, srv)
+	c.update(func() { g.res[resDisk].status, g.res[resDisk].owner = StatusOffline, "" })
 }
 
 func (c *Cluster) isUp(name string) bool {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -331,5 +332,45 @@ func TestDefaultScriptDirIsRemovedOnClose(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("%s after Close: %v, want it gone", dir, err)
+	}
+}
+
+// The lab reads the cluster and the hosts under different locks; it relies
+// on the cluster showing a disk on a server for as long as the hosts may use
+// it there: still online during DiskOffline, already there during DiskOnline.
+func TestDiskStateBracketsObserver(t *testing.T) {
+	h := newHarness(t, []string{"node1", "node2"}, []GroupConfig{{Name: "g", Owner: "node1", Disk: "T1", Scripts: Scripts{Start: []string{}}}})
+	var mu sync.Mutex
+	var bad []string
+	h.rec.gate = func(kind, server string) {
+		if kind != "disk_offline" && kind != "disk_online" {
+			return
+		}
+		if on := groupOf(h.c.State(), "g").DiskOnline; !strings.EqualFold(on, server) {
+			mu.Lock()
+			bad = append(bad, fmt.Sprintf("during %s %s the cluster shows the disk on %q", kind, server, on))
+			mu.Unlock()
+		}
+	}
+	if err := h.c.Move(ctxT(t), "g", "node2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.ServerDown(ctxT(t), "node2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.StopGroup(ctxT(t), "g"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"disk_offline NODE1", "disk_online NODE2", "server_down NODE2", "disk_offline NODE2", "disk_online NODE1", "disk_offline NODE1"}
+	if got := h.events(); !slices.Equal(got, want) {
+		t.Fatalf("events\n got %q\nwant %q", got, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bad) > 0 {
+		t.Fatal(strings.Join(bad, "\n"))
+	}
+	if on := groupOf(h.c.State(), "g").DiskOnline; on != "" {
+		t.Fatalf("after the stop the disk shows online on %q", on)
 	}
 }

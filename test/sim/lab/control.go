@@ -23,16 +23,54 @@ type State struct {
 	Errors []string           `json:"errors"`
 }
 
-// State returns a snapshot of the whole lab.
+// State returns a snapshot of the whole lab. The clusters and the hosts are
+// read under different locks, so a disk could move between the two reads
+// and the snapshot would show a VM running where its disk is not. The
+// clusters are read before and after the hosts, and the snapshot is taken
+// again while their groups moved in between. ECX records a disk offline
+// only after the hosts lost it, and online before they get it, so a stable
+// cluster read brackets a consistent host read.
 func (l *Lab) State() State {
-	st := State{State: l.World.State(), ECX: []ecx.ClusterState{}, Errors: l.Errors()}
-	for _, c := range l.topo.ECX {
-		st.ECX = append(st.ECX, l.Clusters[c.Name].State())
+	var st State
+	for range 50 {
+		before := l.ecxState()
+		st = State{State: l.World.State(), ECX: before, Errors: l.Errors()}
+		if sameGroups(before, l.ecxState()) {
+			break
+		}
 	}
 	if st.Errors == nil {
 		st.Errors = []string{}
 	}
 	return st
+}
+
+func (l *Lab) ecxState() []ecx.ClusterState {
+	out := []ecx.ClusterState{}
+	for _, c := range l.topo.ECX {
+		out = append(out, l.Clusters[c.Name].State())
+	}
+	return out
+}
+
+// sameGroups reports whether two cluster reads agree on every group's
+// status, owner and disk.
+func sameGroups(a, b []ecx.ClusterState) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if len(a[i].Groups) != len(b[i].Groups) {
+			return false
+		}
+		for j, g := range a[i].Groups {
+			h := b[i].Groups[j]
+			if g.Name != h.Name || g.Status != h.Status || g.Owner != h.Owner || g.DiskOnline != h.DiskOnline {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (l *Lab) startControl() error {
