@@ -4,8 +4,14 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hvro/hvro/orchestrator/httpapi"
+	"github.com/hvro/hvro/test/sim/ecx"
+	"github.com/hvro/hvro/test/sim/hyperv"
+	"github.com/hvro/hvro/test/sim/lab"
 )
 
 // TestMain lets this test binary stand in for hvlab when the demo's ECX
@@ -54,6 +60,46 @@ func TestUsageErrors(t *testing.T) {
 		code := realMain(tc.args, &out, &errOut)
 		if code != tc.code || !strings.Contains(out.String()+errOut.String(), tc.want) {
 			t.Errorf("hvlab %v: exit %d, output %q; want exit %d with %q", tc.args, code, out.String()+errOut.String(), tc.code, tc.want)
+		}
+	}
+}
+
+func TestRunsOnPrimary(t *testing.T) {
+	vm1, vm2 := demoVMs[0].id, demoVMs[1].id
+	host := func(name string, running ...string) hyperv.HostState {
+		h := hyperv.HostState{Name: name}
+		for _, id := range []string{vm1, vm2} {
+			h.VMs = append(h.VMs, hyperv.VMEntry{ID: id, Running: slices.Contains(running, id)})
+		}
+		return h
+	}
+	state := func(disk1 string, hosts ...hyperv.HostState) lab.State {
+		return lab.State{State: hyperv.State{Hosts: hosts}, ECX: []ecx.ClusterState{
+			{Name: "cluster1", Groups: []ecx.GroupState{{Name: "failover1", DiskOnline: disk1}}},
+			{Name: "cluster2", Groups: []ecx.GroupState{{Name: "failover2", DiskOnline: "node3"}}},
+		}}
+	}
+	pair := func(name string) httpapi.PairView {
+		return httpapi.PairView{Name: name, Primary: httpapi.SideView{Cluster: "cluster1", Group: "failover1", Host: "node1"},
+			Replica: httpapi.SideView{Cluster: "cluster2", Group: "failover2", Host: "node3"}}
+	}
+	pairs := []httpapi.PairView{pair("vm1"), pair("vm2")}
+	tests := []struct {
+		name  string
+		st    lab.State
+		pairs []httpapi.PairView
+		want  string
+	}{
+		{"converged", state("node1", host("node1", vm1, vm2), host("node3")), pairs, ""},
+		{"a VM stopped", state("node1", host("node1", vm1), host("node3")), pairs, "vm2 runs on [], want only on its primary host node1"},
+		{"the replica copy runs", state("node1", host("node1", vm1, vm2), host("node3", vm2)), pairs, "vm2 runs on [node1 node3]"},
+		{"the disk is elsewhere", state("node2", host("node1", vm1, vm2), host("node3")), pairs, `ECX has the disk of cluster1/failover1 online on "node2"`},
+		{"a pair is missing", state("node1", host("node1", vm1, vm2)), pairs[:1], "hvro does not list pair vm2"},
+	}
+	for _, tc := range tests {
+		err := runsOnPrimary(tc.st, tc.pairs)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
 	}
 }
