@@ -49,7 +49,10 @@ var (
 // first, then for each group it owned DiskOffline(crashed) → DiskOnline(target)
 // → start script with CLP_EVENT=FAILOVER (no stop script). A crashed
 // server's disks are released only after ServerDown returned, and no disk
-// comes online on a rejoining server before ServerUp returned.
+// comes online on a rejoining server before ServerUp returned. State shows a
+// disk on a server from before DiskOnline until after DiskOffline returned,
+// so a reader of both State and the Observer's world never finds the disk
+// used where the cluster says it is not.
 type Observer interface {
 	DiskOnline(cluster, group, disk, server string)
 	DiskOffline(cluster, group, disk, server string)
