@@ -347,15 +347,7 @@ func runsOnPrimary(st lab.State, pairs []httpapi.PairView) error {
 		if len(on) != 1 || on[0] != p.Primary.Host {
 			return fmt.Errorf("%s runs on %v, want only on its primary host %s", vm.name, on, p.Primary.Host)
 		}
-		disk := ""
-		for _, c := range st.ECX {
-			for _, g := range c.Groups {
-				if c.Name == p.Primary.Cluster && g.Name == p.Primary.Group {
-					disk = g.DiskOnline
-				}
-			}
-		}
-		if disk != p.Primary.Host {
+		if disk := st.Group(p.Primary.Cluster, p.Primary.Group).DiskOnline; disk != p.Primary.Host {
 			return fmt.Errorf("%s runs on %s but ECX has the disk of %s/%s online on %q", vm.name, p.Primary.Host, p.Primary.Cluster, p.Primary.Group, disk)
 		}
 	}

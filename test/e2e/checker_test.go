@@ -116,7 +116,7 @@ func (c *checker) sample() {
 				c.violation("I2: the copy of %s (not the primary side) runs on %s", cluster, h.Name)
 				continue
 			}
-			if g := group(st, cluster, copies[cluster].group); g.DiskOnline != h.Name {
+			if g := st.Group(cluster, copies[cluster].group); g.DiskOnline != h.Name {
 				c.violation("I2: vm1 runs on %s but the %s group's disk is online on %q (group %s on %q)", h.Name, cluster, g.DiskOnline, g.Status, g.Owner)
 			}
 		}

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/hvro/hvro/test/capture"
-	"github.com/hvro/hvro/test/sim/ecx"
 	"github.com/hvro/hvro/test/sim/hyperv"
 	"github.com/hvro/hvro/test/sim/lab"
 )
@@ -375,19 +374,6 @@ func vmOn(st lab.State, host string) (hyperv.VMEntry, bool) {
 		}
 	}
 	return hyperv.VMEntry{}, false
-}
-
-func group(st lab.State, cluster, name string) ecx.GroupState {
-	for _, c := range st.ECX {
-		if c.Name == cluster {
-			for _, g := range c.Groups {
-				if g.Name == name {
-					return g
-				}
-			}
-		}
-	}
-	return ecx.GroupState{}
 }
 
 // converged checks I4 on the lab: the VM runs on p only, replicating

@@ -866,6 +866,17 @@ type ResourceState struct {
 	Owner  string `json:"owner"`
 }
 
+// Group returns the named group of the snapshot, or the zero GroupState
+// when the cluster has none by that name.
+func (s ClusterState) Group(name string) GroupState {
+	for _, g := range s.Groups {
+		if g.Name == name {
+			return g
+		}
+	}
+	return GroupState{}
+}
+
 // State returns a snapshot of the whole cluster.
 func (c *Cluster) State() ClusterState {
 	c.mu.Lock()

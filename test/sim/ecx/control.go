@@ -129,14 +129,14 @@ func (h *controlHandler) groupOp(w http.ResponseWriter, r *http.Request, c *Clus
 		return
 	}
 	if r.URL.Query().Get("wait") == "false" {
-		ctlJSON(w, http.StatusAccepted, map[string]any{"group": groupState(c, group)})
+		ctlJSON(w, http.StatusAccepted, map[string]any{"group": c.State().Group(group)})
 		return
 	}
 	if err := h2.wait(r.Context()); err != nil {
 		ctlFail(w, err)
 		return
 	}
-	ctlJSON(w, http.StatusOK, map[string]any{"group": groupState(c, group)})
+	ctlJSON(w, http.StatusOK, map[string]any{"group": c.State().Group(group)})
 }
 
 func (h *controlHandler) serverOp(w http.ResponseWriter, r *http.Request, c *Cluster, server, op string) {
@@ -155,15 +155,6 @@ func (h *controlHandler) serverOp(w http.ResponseWriter, r *http.Request, c *Clu
 		return
 	}
 	ctlJSON(w, http.StatusOK, c.State())
-}
-
-func groupState(c *Cluster, name string) GroupState {
-	for _, g := range c.State().Groups {
-		if g.Name == name {
-			return g
-		}
-	}
-	return GroupState{}
 }
 
 // decodeStrict reads an optional JSON body: empty means zero values; unknown fields are errors.

@@ -74,7 +74,7 @@ func TestControlHandler(t *testing.T) {
 	if code != 202 || m["group"].(map[string]any)["status"] != StatusOfflinePending {
 		t.Fatalf("stop without wait: %d %v", code, m)
 	}
-	eventually(t, "stopped", func() bool { return groupOf(h.c.State(), "failover1").Status == StatusOffline })
+	eventually(t, "stopped", func() bool { return h.c.State().Group("failover1").Status == StatusOffline })
 
 	errors := []struct {
 		method, path, body string

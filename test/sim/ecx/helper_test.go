@@ -292,12 +292,3 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-
-func groupOf(st ClusterState, name string) GroupState {
-	for _, g := range st.Groups {
-		if g.Name == name {
-			return g
-		}
-	}
-	return GroupState{}
-}

@@ -64,7 +64,7 @@ func TestScriptsOnMove(t *testing.T) {
 		}
 	}
 	st := h.c.State()
-	g := groupOf(st, "failover1")
+	g := st.Group("failover1")
 	if g.Status != StatusOnline || g.Owner != "node2" || g.DiskOnline != "node2" {
 		t.Fatalf("after move: %+v", g)
 	}
@@ -181,7 +181,7 @@ func TestStartFailureTriesNextServer(t *testing.T) {
 			if st, cur := h.group("g"); st != tc.wantStatus || cur != tc.wantOwner {
 				t.Fatalf("group %q on %q, want %q on %q", st, cur, tc.wantStatus, tc.wantOwner)
 			}
-			g := groupOf(h.c.State(), "g")
+			g := h.c.State().Group("g")
 			if tc.wantStatus == StatusOnlineFailure && (g.DiskOnline != "node2" || g.Resources[2].Status != StatusOnlineFailure) {
 				t.Fatalf("failed group: disk on %q, script resource %q", g.DiskOnline, g.Resources[2].Status)
 			}
@@ -299,7 +299,7 @@ func TestOperationsOnDifferentGroupsRunConcurrently(t *testing.T) {
 	}
 	g1 := make(chan error, 1)
 	go func() { g1 <- h.c.Move(ctxT(t), "g1", "node2") }()
-	eventually(t, "g1 blocked in disk_offline", func() bool { return groupOf(h.c.State(), "g1").Busy && len(h.events()) == 1 })
+	eventually(t, "g1 blocked in disk_offline", func() bool { return h.c.State().Group("g1").Busy && len(h.events()) == 1 })
 	if err := h.c.Move(ctxT(t), "g2", "node2"); err != nil {
 		t.Fatalf("g2 moved while g1 was busy: %v", err)
 	}
@@ -346,7 +346,7 @@ func TestDiskStateBracketsObserver(t *testing.T) {
 		if kind != "disk_offline" && kind != "disk_online" {
 			return
 		}
-		if on := groupOf(h.c.State(), "g").DiskOnline; !strings.EqualFold(on, server) {
+		if on := h.c.State().Group("g").DiskOnline; !strings.EqualFold(on, server) {
 			mu.Lock()
 			bad = append(bad, fmt.Sprintf("during %s %s the cluster shows the disk on %q", kind, server, on))
 			mu.Unlock()
@@ -370,7 +370,7 @@ func TestDiskStateBracketsObserver(t *testing.T) {
 	if len(bad) > 0 {
 		t.Fatal(strings.Join(bad, "\n"))
 	}
-	if on := groupOf(h.c.State(), "g").DiskOnline; on != "" {
+	if on := h.c.State().Group("g").DiskOnline; on != "" {
 		t.Fatalf("after the stop the disk shows online on %q", on)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +46,17 @@ func (l *Lab) State() State {
 	return st
 }
 
+// Group returns a group of the snapshot, or the zero GroupState when there
+// is no such cluster or group.
+func (s State) Group(cluster, name string) ecx.GroupState {
+	for _, c := range s.ECX {
+		if c.Name == cluster {
+			return c.Group(name)
+		}
+	}
+	return ecx.GroupState{}
+}
+
 func (l *Lab) ecxState() []ecx.ClusterState {
 	out := []ecx.ClusterState{}
 	for _, c := range l.topo.ECX {
@@ -56,21 +68,11 @@ func (l *Lab) ecxState() []ecx.ClusterState {
 // sameGroups reports whether two cluster reads agree on every group's
 // status, owner and disk.
 func sameGroups(a, b []ecx.ClusterState) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if len(a[i].Groups) != len(b[i].Groups) {
-			return false
-		}
-		for j, g := range a[i].Groups {
-			h := b[i].Groups[j]
-			if g.Name != h.Name || g.Status != h.Status || g.Owner != h.Owner || g.DiskOnline != h.DiskOnline {
-				return false
-			}
-		}
-	}
-	return true
+	return slices.EqualFunc(a, b, func(x, y ecx.ClusterState) bool {
+		return slices.EqualFunc(x.Groups, y.Groups, func(g, h ecx.GroupState) bool {
+			return g.Name == h.Name && g.Status == h.Status && g.Owner == h.Owner && g.DiskOnline == h.DiskOnline
+		})
+	})
 }
 
 func (l *Lab) startControl() error {

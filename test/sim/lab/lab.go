@@ -209,11 +209,9 @@ func (l *Lab) placeDisks(ctx context.Context) error {
 	for _, d := range l.topo.HyperV.Disks {
 		g := d.Group
 		if g.Cluster != "" {
-			for _, gs := range l.Clusters[g.Cluster].State().Groups {
-				if gs.Name == g.Group && gs.DiskOnline != "" {
-					if err := l.World.PlaceDisk(d.Name, gs.DiskOnline); err != nil {
-						return err
-					}
+			if on := l.Clusters[g.Cluster].State().Group(g.Group).DiskOnline; on != "" {
+				if err := l.World.PlaceDisk(d.Name, on); err != nil {
+					return err
 				}
 			}
 			continue
