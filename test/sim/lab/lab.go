@@ -292,8 +292,8 @@ func (l *Lab) startHosts() error {
 
 // powerShell connects a WS-Management listener to a host's interpreter.
 func powerShell(h *hyperv.Host) wsman.PowerShellFunc {
-	return func(ctx context.Context, script string) wsman.Result {
-		r := h.RunPowerShell(ctx, script, true)
+	return func(ctx context.Context, script string, encoded bool) wsman.Result {
+		r := h.RunPowerShell(ctx, script, encoded)
 		return wsman.Result{Stdout: []byte(r.Stdout), Stderr: []byte(r.Stderr), ExitCode: r.ExitCode}
 	}
 }

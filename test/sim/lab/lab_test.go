@@ -410,20 +410,28 @@ func TestHTTPS(t *testing.T) {
 }
 
 // TestPowerShellErrorsOverWinRM checks a Hyper-V error reaches pywinrm as
-// powershell.exe reports it: CLIXML on stderr, exit code 1.
+// powershell.exe reports it: exit code 1, and on stderr CLIXML after
+// -EncodedCommand, plain text after -Command.
 func TestPowerShellErrorsOverWinRM(t *testing.T) {
 	pywinrm.Require(t)
 	l := startLab(t, testTopology(t))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	res, err := pywinrm.Run(ctx, pywinrm.Spec{Kind: "protocol", URL: l.Addrs().WinRM["node2"], User: labUser, Password: labPass,
-		Command: "powershell -NoProfile -NonInteractive -encodedcommand " + wsman.EncodeCommand(`Start-VM -Name vm1`)})
-	if err != nil || res.Error != "" {
-		t.Fatalf("%+v %v", res, err)
-	}
-	if res.Code != 1 || !strings.HasPrefix(res.Stderr, "#< CLIXML\r\n") ||
-		!strings.Contains(res.Stderr, `Start-VM : Hyper-V was unable to find a virtual machine with name "vm1".`) {
-		t.Fatalf("exit %d stderr %q", res.Code, res.Stderr)
+	const msg = `Start-VM : Hyper-V was unable to find a virtual machine with name "vm1".`
+	for _, tc := range []struct {
+		name, command string
+		clixml        bool
+	}{
+		{"encoded", "powershell -NoProfile -NonInteractive -encodedcommand " + wsman.EncodeCommand(`Start-VM -Name vm1`), true},
+		{"command", "powershell -NoProfile -NonInteractive -Command Start-VM -Name vm1", false},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		res, err := pywinrm.Run(ctx, pywinrm.Spec{Kind: "protocol", URL: l.Addrs().WinRM["node2"], User: labUser, Password: labPass, Command: tc.command})
+		cancel()
+		if err != nil || res.Error != "" {
+			t.Fatalf("%s: %+v %v", tc.name, res, err)
+		}
+		if res.Code != 1 || strings.HasPrefix(res.Stderr, "#< CLIXML\r\n") != tc.clixml || !strings.Contains(res.Stderr, msg) {
+			t.Errorf("%s: exit %d stderr %q, want exit 1 with CLIXML %v", tc.name, res.Code, res.Stderr, tc.clixml)
+		}
 	}
 }
 

@@ -14,7 +14,7 @@ func testEnv(stdin string) *cmdEnv {
 		host:    "NODE1",
 		whoami:  `node1\admin`,
 		profile: `C:\Users\admin`,
-		powershell: func(_ context.Context, script string) Result {
+		powershell: func(_ context.Context, script string, _ bool) Result {
 			return Result{Stdout: []byte("PS:" + script + "\r\n")}
 		},
 		stdin: func(context.Context) ([]byte, error) { return []byte(stdin), nil },
@@ -111,12 +111,13 @@ func TestPowerShellArgs(t *testing.T) {
 		args      []string
 		script    string
 		fromStdin bool
+		encoded   bool
 		err       string
 		help      bool
 	}{
-		{name: "encoded", args: []string{"-EncodedCommand", EncodeCommand("x")}, script: "x"},
-		{name: "abbreviations", args: []string{"-nop", "-noni", "-ep", "bypass", "-o", "text", "-e", EncodeCommand("x")}, script: "x"},
-		{name: "ec and slash switches", args: []string{"/NoProfile", "-ec", EncodeCommand("x")}, script: "x"},
+		{name: "encoded", args: []string{"-EncodedCommand", EncodeCommand("x")}, script: "x", encoded: true},
+		{name: "abbreviations", args: []string{"-nop", "-noni", "-ep", "bypass", "-o", "text", "-e", EncodeCommand("x")}, script: "x", encoded: true},
+		{name: "ec and slash switches", args: []string{"/NoProfile", "-ec", EncodeCommand("x")}, script: "x", encoded: true},
 		{name: "en dash", args: []string{"\u2013Command", "Get-VM"}, script: "Get-VM"},
 		{name: "command joins the rest", args: []string{"-Command", "Get-VM", "-Name", "vm1"}, script: "Get-VM -Name vm1"},
 		{name: "c abbreviation", args: []string{"-c", "exit 3"}, script: "exit 3"},
@@ -130,8 +131,8 @@ func TestPowerShellArgs(t *testing.T) {
 		{name: "missing command", args: []string{"-Command"}, err: psMissingCommand, help: true},
 		{name: "missing encoded", args: []string{"-EncodedCommand"}, err: psMissingCommand, help: true},
 		{name: "bad base64", args: []string{"-EncodedCommand", "abc"}, err: psBadCommandValue, help: true},
-		{name: "two commands", args: []string{"-EncodedCommand", EncodeCommand("x"), "-Command", "y"}, script: "x", err: psCommandAlreadySet, help: true},
-		{name: "encoded then text", args: []string{"-EncodedCommand", EncodeCommand("x"), "y"}, script: "x", err: psCommandAlreadySet, help: true},
+		{name: "two commands", args: []string{"-EncodedCommand", EncodeCommand("x"), "-Command", "y"}, script: "x", err: psCommandAlreadySet, help: true, encoded: true},
+		{name: "encoded then text", args: []string{"-EncodedCommand", EncodeCommand("x"), "y"}, script: "x", err: psCommandAlreadySet, help: true, encoded: true},
 		{name: "missing policy", args: []string{"-ExecutionPolicy"}, err: psMissingPolicy, help: true},
 		{name: "bad output format", args: []string{"-OutputFormat", "json", "-c", "x"}, err: "Cannot process the command because \"json\" is not a valid value for -OutputFormat. Valid formats are:\r\nText\r\nXML\r\nNone\r\n", help: true},
 		{name: "file without ps1", args: []string{"-File", "x.txt"}, err: "Processing -File 'x.txt' failed because the file does not have a '.ps1' extension. Specify a valid PowerShell script file name, and then try again."},
@@ -140,7 +141,7 @@ func TestPowerShellArgs(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			inv := parsePowerShellArgs(tc.args)
-			if inv.script != tc.script || inv.fromStdin != tc.fromStdin || inv.err != tc.err || inv.showHelp != tc.help {
+			if inv.script != tc.script || inv.fromStdin != tc.fromStdin || inv.encoded != tc.encoded || inv.err != tc.err || inv.showHelp != tc.help {
 				t.Errorf("got %+v", inv)
 			}
 		})

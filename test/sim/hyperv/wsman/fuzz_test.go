@@ -51,7 +51,7 @@ func FuzzServeHTTP(f *testing.F) {
 		s, err := NewServer(Config{
 			Host:            "NODE1",
 			Users:           map[string]string{"admin": "pw"},
-			PowerShell:      func(context.Context, string) Result { return Result{Stdout: []byte("ok")} },
+			PowerShell:      func(context.Context, string, bool) Result { return Result{Stdout: []byte("ok")} },
 			MaxTimeout:      10 * time.Millisecond,
 			MaxEnvelopeSize: 64 * 1024,
 		})
@@ -102,7 +102,7 @@ func FuzzCmdExe(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line string) {
 		env := &cmdEnv{
 			host: "NODE1", whoami: `node1\admin`, profile: `C:\Users\admin`,
-			powershell: func(context.Context, string) Result { return Result{} },
+			powershell: func(context.Context, string, bool) Result { return Result{} },
 			stdin:      func(context.Context) ([]byte, error) { return nil, nil },
 		}
 		_ = runCmdExe(context.Background(), env, line)

@@ -25,7 +25,7 @@ const (
 // to stderr, "exit N" ends with code N, "sleep MS" waits (honouring
 // cancellation), "echo-script" writes the whole script to stdout. The
 // "$ProgressPreference = ..." statement masterzen prepends is ignored.
-func fakePS(ctx context.Context, script string) wsman.Result {
+func fakePS(ctx context.Context, script string, _ bool) wsman.Result {
 	var res wsman.Result
 	for _, stmt := range strings.Split(script, ";") {
 		stmt = strings.TrimSpace(stmt)

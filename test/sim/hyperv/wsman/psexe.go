@@ -38,6 +38,7 @@ const psHelp = "\r\nPowerShell[.exe] [-PSConsoleFile <file> | -Version <version>
 type psInvocation struct {
 	script    string
 	hasScript bool
+	encoded   bool   // the script came through -EncodedCommand
 	fromStdin bool   // -Command - (or no command at all): the script is stdin
 	err       string // command-line error; the process exits with exitPSBadCommandLine
 	showHelp  bool   // print usage after err (or alone for -?)
@@ -140,7 +141,7 @@ func parsePowerShellArgs(args []string) psInvocation {
 			if !ok {
 				return fail(psBadCommandValue, true)
 			}
-			inv.script, inv.hasScript = script, true
+			inv.script, inv.hasScript, inv.encoded = script, true, true
 		case matchSwitch(key, "encodedarguments", "encodeda"), matchSwitch(key, "ea", "ea"):
 			if _, ok := value(); !ok {
 				return fail(psMissingEncodedArgs, true)
@@ -258,7 +259,7 @@ func runPowerShellExe(ctx context.Context, env *cmdEnv, args []string, pipeIn []
 		script = string(data)
 	}
 	env.scripts = append(env.scripts, script)
-	res := env.powershell(ctx, script)
+	res := env.powershell(ctx, script, inv.encoded)
 	out.stdout.Write(res.Stdout)
 	out.stderr.Write(res.Stderr)
 	return res.ExitCode

@@ -621,7 +621,7 @@ func TestStdinFeedsPowerShellCommandDash(t *testing.T) {
 func TestLargeOutputIsSplitByMaxEnvelopeSize(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 3000) // 48000 bytes
 	cfg := baseConfig(nil)
-	cfg.PowerShell = func(context.Context, string) wsman.Result {
+	cfg.PowerShell = func(context.Context, string, bool) wsman.Result {
 		return wsman.Result{Stdout: big, Stderr: []byte("warn\r\n")}
 	}
 	h := startHost(t, wsman.HostConfig{Server: cfg})

@@ -18,11 +18,13 @@ import (
 )
 
 // PowerShellFunc runs one decoded PowerShell script for a host and returns
-// what powershell.exe would: its stdout, stderr and exit code. ctx is
+// what powershell.exe would: its stdout, stderr and exit code. encoded says
+// the script came through -EncodedCommand, after which powershell.exe
+// writes its error stream to a redirected stderr as CLIXML. ctx is
 // cancelled when the command is signalled (terminate, ctrl_c), its shell is
 // deleted or expires, or the server closes; the function must then return
 // promptly.
-type PowerShellFunc func(ctx context.Context, script string) Result
+type PowerShellFunc func(ctx context.Context, script string, encoded bool) Result
 
 // Result is a process outcome. ExitCode is reported to clients as the
 // unsigned 32-bit value Windows uses (-1 is 4294967295).
