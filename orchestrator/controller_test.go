@@ -317,9 +317,11 @@ func TestTransientRetriesThenDegraded(t *testing.T) {
 	// A permanent failure parks the pair Degraded until an observation changes.
 	w2 := newFakeWorld()
 	var broken atomic.Bool
+	var tries atomic.Int32
 	broken.Store(true)
 	w2.beforeRun = func(host string, s Step) error {
 		if s.Kind == StepStartVM && broken.Load() {
+			tries.Add(1)
 			return errors.New("Hyper-V was unable to find a virtual machine with name \"vm1\"")
 		}
 		return nil
@@ -329,10 +331,16 @@ func TestTransientRetriesThenDegraded(t *testing.T) {
 	if p.Degraded == nil || p.Degraded.Reason != "step_failed" || !strings.Contains(p.Degraded.Error, "unable to find a virtual machine") {
 		t.Fatalf("degraded %+v", p.Degraded)
 	}
-	// The admin repairs the host; nothing retries until ECX reports a
-	// change. Observe stores it synchronously and clears Degraded; a pass
-	// after it can only find the replica side unsettled, never the old
-	// step failure.
+	// Nothing retries a parked pair until ECX reports a change or the
+	// resync (an hour here) comes: not the backoff timer (50ms here).
+	parked := tries.Load()
+	time.Sleep(10 * 50 * time.Millisecond)
+	if n := tries.Load(); n != parked {
+		t.Fatalf("start_vm tried %d more times while the pair was Degraded", n-parked)
+	}
+	// The admin repairs the host. Observe stores the change synchronously
+	// and clears Degraded; a pass after it can only find the replica side
+	// unsettled, never the old step failure.
 	broken.Store(false)
 	h2.c.Observe(g2, Observation{Status: "Online Pending", Owner: "node4", Source: "poll", At: time.Now()})
 	q := h2.pair()

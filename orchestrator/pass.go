@@ -152,14 +152,16 @@ func (c *Controller) reconcile(ctx context.Context, log *slog.Logger, spec PairS
 	if failed != nil {
 		res.FailedHost, res.FailedStep = failed.Host, failed.Kind
 	}
-	c.failed(name, gen, err)
-	c.queue.AddRateLimited(name)
+	if !c.failed(name, gen, err) {
+		c.queue.AddRateLimited(name)
+	}
 	return res
 }
 
 // failed counts a failed pass; repeated failures, or a permanent one, park
-// the pair Degraded until an observation changes.
-func (c *Controller) failed(name string, gen uint64, err error) {
+// the pair Degraded, and it reports whether it did: a parked pair is tried
+// again on the next observation change or resync, not on a backoff timer.
+func (c *Controller) failed(name string, gen uint64, err error) bool {
 	c.mu.Lock()
 	ps, ok := c.pairs[name]
 	n := 0
@@ -169,7 +171,7 @@ func (c *Controller) failed(name string, gen uint64, err error) {
 	}
 	c.mu.Unlock()
 	if !ok || (n < c.cfg.DegradeAfter && c.cfg.Transient(err)) {
-		return
+		return false
 	}
 	reason := "step_failed"
 	if c.cfg.Transient(err) {
@@ -197,7 +199,9 @@ func (c *Controller) failed(name string, gen uint64, err error) {
 	})
 	if uerr != nil {
 		c.log.Error("mark degraded", "pair", name, "error", uerr)
+		return false
 	}
+	return true
 }
 
 func describe(steps []Step) string {
