@@ -32,6 +32,10 @@ type Host struct {
 	addrs   [2]string // resolved HTTP and HTTPS addresses
 	srv     *Server
 	servers []*http.Server
+	// lns are closed by Stop too: http.Server.Close closes only the
+	// listeners its Serve goroutine has registered, so right after Start a
+	// crash could otherwise leave a port accepting.
+	lns     []net.Listener
 	running bool
 }
 
@@ -80,7 +84,7 @@ func (h *Host) Start() error {
 		lns = append(lns, ln)
 	}
 	h.srv = srv
-	h.servers = nil
+	h.servers, h.lns = nil, lns
 	for _, ln := range lns {
 		hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second,
 			// TLS handshake failures from clients that distrust the lab CA
@@ -102,13 +106,19 @@ func (h *Host) Stop() error {
 		return nil
 	}
 	h.running = false
+	var errs []error
 	for _, hs := range h.servers {
-		_ = hs.Close()
+		errs = append(errs, hs.Close())
 	}
-	h.servers = nil
-	err := h.srv.Close()
+	for _, ln := range h.lns {
+		if err := ln.Close(); !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	h.servers, h.lns = nil, nil
+	errs = append(errs, h.srv.Close())
 	h.srv = nil
-	return err
+	return errors.Join(errs...)
 }
 
 // Running reports whether the service is up.

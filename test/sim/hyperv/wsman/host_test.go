@@ -136,3 +136,24 @@ func TestNewHostAndServerValidate(t *testing.T) {
 		})
 	}
 }
+
+// A crash right after a start refuses connections too, although the
+// listeners' Serve goroutines may not have run yet.
+func TestHostStopRightAfterStart(t *testing.T) {
+	h, err := wsman.NewHost(wsman.HostConfig{Server: baseConfig(nil), HTTPAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if err := h.Start(); err != nil {
+			t.Fatalf("start %d: %v", i, err)
+		}
+		if err := h.Stop(); err != nil {
+			t.Fatalf("stop %d: %v", i, err)
+		}
+		if conn, err := net.DialTimeout("tcp", h.HTTPAddr(), 5*time.Second); err == nil {
+			conn.Close()
+			t.Fatalf("round %d: the stopped host accepted a connection", i)
+		}
+	}
+}
