@@ -716,7 +716,7 @@ func (c *Cluster) ServerDown(ctx context.Context, name string) error {
 	c.ops.Add(1)
 	c.mu.Unlock()
 	c.log.Warn("server crashed", "server", srv.name)
-	c.syncEndpoints()
+	syncErr := c.syncEndpoints()
 	c.obs.ServerDown(c.cfg.Name, srv.name)
 	close(seen)
 
@@ -742,9 +742,9 @@ func (c *Cluster) ServerDown(ctx context.Context, name string) error {
 	}()
 	select {
 	case err := <-done:
-		return err
+		return errors.Join(syncErr, err)
 	case <-ctx.Done():
-		return fmt.Errorf("waiting for groups of %s to fail over (they go on): %w", srv.name, ctx.Err())
+		return errors.Join(syncErr, fmt.Errorf("waiting for groups of %s to fail over (they go on): %w", srv.name, ctx.Err()))
 	}
 }
 
@@ -782,7 +782,18 @@ func (c *Cluster) ServerUp(ctx context.Context, name string) error {
 		return fmt.Errorf("server up: %w", refuse(CodeState, "Server %s is already up.", srv.name))
 	}
 	srv.booting = true
+	seen := srv.crashSeen
 	c.mu.Unlock()
+	// A crash still being told to the Observer must land before the boot,
+	// or the lab would boot a host that then crashes while ECX says Online.
+	select {
+	case <-seen:
+	case <-ctx.Done():
+		c.mu.Lock()
+		srv.booting = false
+		c.mu.Unlock()
+		return fmt.Errorf("server up %s: waiting for its crash to be handled: %w", srv.name, ctx.Err())
+	}
 	c.obs.ServerUp(c.cfg.Name, srv.name)
 	c.mu.Lock()
 	srv.booting = false

@@ -137,7 +137,9 @@ func (c *Cluster) syncEndpoints() error {
 		down := c.endpointDownLocked(ep.name)
 		switch {
 		case down && ep.srv != nil:
-			ep.stopLocked()
+			if err := ep.stopLocked(); err != nil {
+				errs = append(errs, fmt.Errorf("cluster %s endpoint %q: stop: %w", c.cfg.Name, ep.name, err))
+			}
 			c.log.Info("endpoint down", "endpoint", ep.name, "addr", ep.addr)
 		case !down && ep.srv == nil:
 			ln, err := net.Listen("tcp", ep.addr)

@@ -374,3 +374,38 @@ func TestDiskStateBracketsObserver(t *testing.T) {
 		t.Fatalf("after the stop the disk shows online on %q", on)
 	}
 }
+
+// A server brought up while its crash is still being told to the Observer
+// boots only after the crash: the lab must never boot a host that then
+// crashes while ECX reports it Online.
+func TestServerUpWaitsForTheCrash(t *testing.T) {
+	h := newHarness(t, []string{"node1", "node2"}, []GroupConfig{{Name: "g", Owner: "node2", Disk: "T1", Scripts: Scripts{Start: []string{}}}})
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the harness closes the cluster, on failure too
+	h.rec.gate = func(kind, server string) {
+		if kind == "server_down" {
+			<-release
+		}
+	}
+	down := make(chan error, 1)
+	go func() { down <- h.c.ServerDown(ctxT(t), "node1") }()
+	eventually(t, "the crash reaching the Observer", func() bool { return len(h.events()) == 1 })
+	up := make(chan error, 1)
+	go func() { up <- h.c.ServerUp(ctxT(t), "node1") }()
+	time.Sleep(200 * time.Millisecond) // room for a ServerUp that does not wait
+	if got := h.events(); !slices.Equal(got, []string{"server_down NODE1"}) {
+		t.Fatalf("while the crash was being handled: %q", got)
+	}
+	unblock()
+	if err := recv(t, down, "ServerDown"); err != nil {
+		t.Fatal(err)
+	}
+	if err := recv(t, up, "ServerUp"); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.events(); !slices.Equal(got, []string{"server_down NODE1", "server_up NODE1"}) {
+		t.Fatalf("events %q", got)
+	}
+}
