@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,8 +101,20 @@ func TestWrongPassword(t *testing.T) {
 	}
 }
 
+// newGatedLab is newLab with a gate as the cluster's Observer: every disk
+// transition waits for the test until free lets all of them through (free
+// also runs at cleanup, before the cluster closes).
+func newGatedLab(t *testing.T) (l *lab, g *gate, free func()) {
+	t.Helper()
+	g = &gate{step: make(chan string), proceed: make(chan string), done: make(chan struct{})}
+	l = newLabObserved(t, g)
+	free = sync.OnceFunc(func() { close(g.done) })
+	t.Cleanup(free) // registered after the cluster's Close, so it runs first
+	return l, g, free
+}
+
 func TestOperations(t *testing.T) {
-	l := newLab(t)
+	l, held, free := newGatedLab(t)
 	c := l.client(t, "fip")
 	ctx := testCtx(t)
 	poll := 5 * time.Millisecond
@@ -109,12 +122,17 @@ func TestOperations(t *testing.T) {
 	if err := c.MoveGroup(ctx, "failover1", "node2"); err != nil {
 		t.Fatal(err)
 	}
-	// The move runs; a second operation is refused inside HTTP 200.
+	// The move is held at its disk leaving node1, so it is still running
+	// however slow the machine: a second operation is refused inside HTTP 200.
+	held.next(t, "disk_offline")
 	err := c.MoveGroup(ctx, "failover1", "node1")
 	var e *Error
 	if !errors.Is(err, ErrAPI) || !errors.As(err, &e) || e.Status != 200 || e.Code != ecx.CodeBusy || !strings.Contains(e.Message, "busy") {
 		t.Fatalf("second move: %v, want ErrAPI code %d", err, ecx.CodeBusy)
 	}
+	// Let every transition through: the rest runs at the emulator's pace.
+	free()
+
 	g, err := c.WaitGroupOnline(ctx, "failover1", "NODE2.lab.local", poll) // names compare like Windows names
 	if err != nil || g.Owner != "node2" {
 		t.Fatalf("wait online: %+v %v", g, err)

@@ -59,6 +59,12 @@ func failingStart(t testing.TB, computerName ...string) groupOpt {
 
 func newLab(t testing.TB, opts ...groupOpt) *lab {
 	t.Helper()
+	return newLabObserved(t, nil, opts...)
+}
+
+// newLabObserved is newLab with obs told of the cluster's transitions.
+func newLabObserved(t testing.TB, obs ecx.Observer, opts ...groupOpt) *lab {
+	t.Helper()
 	g1 := ecx.GroupConfig{Name: "failover1", Owner: "node1", Disk: "T1"}
 	for _, o := range opts {
 		o(&g1)
@@ -68,7 +74,7 @@ func newLab(t testing.TB, opts ...groupOpt) *lab {
 		Servers: []string{"node1", "node2"},
 		Groups:  []ecx.GroupConfig{g1, {Name: "failover2", Disk: "T2"}},
 		Timing:  ecx.Timing{Pending: 10 * time.Millisecond, DiskSwitch: 5 * time.Millisecond},
-	}, nil, nil)
+	}, obs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hvro/hvro/test/sim/ecx"
+	"github.com/hvro/hvro/test/within"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/answers/emulator/* from the emulator")
@@ -38,7 +39,7 @@ func (g *gate) wait(kind string) {
 }
 
 // gateTimeout bounds every wait of the recording on the emulator.
-const gateTimeout = 10 * time.Second
+const gateTimeout = within.Limit
 
 // next waits for the emulator to reach a transition and returns its kind;
 // when want is not empty the kind must be want.
@@ -63,18 +64,6 @@ func (g *gate) release(t *testing.T) {
 	case g.proceed <- "":
 	case <-time.After(gateTimeout):
 		t.Fatalf("emulator did not take the release of a transition within %s", gateTimeout)
-	}
-}
-
-// waitUntil polls cond every millisecond until it holds, for at most gateTimeout.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(gateTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, gateTimeout)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -163,7 +152,7 @@ func TestEmulatorRecordings(t *testing.T) {
 		g.next(t, "")
 		g.release(t)
 	}
-	waitUntil(t, "failover3 settled in Online Failure", func() bool {
+	within.Eventually(t, "failover3 settled in Online Failure", func() bool {
 		st := c.State().Groups[2]
 		return st.Status == ecx.StatusOnlineFailure && !st.Busy
 	})
@@ -178,7 +167,7 @@ func TestEmulatorRecordings(t *testing.T) {
 	g.next(t, "disk_online") // on node2
 	record("group_online_pending.json", "GET", "/api/v1/groups/failover1", "", 200)
 	g.release(t)
-	waitUntil(t, "failover1 done moving", func() bool { return !c.State().Groups[0].Busy })
+	within.Eventually(t, "failover1 done moving", func() bool { return !c.State().Groups[0].Busy })
 	record("group_named.json", "GET", "/api/v1/groups/failover1", "", 200)
 
 	setFault := func(f ecx.Fault) {

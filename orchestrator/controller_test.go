@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hvro/hvro/store"
+	"github.com/hvro/hvro/test/within"
 )
 
 // fakeWorld is a tiny model of four Hyper-V hosts: enough to watch the
@@ -240,8 +241,35 @@ func TestControllerConverges(t *testing.T) {
 	if h.pair().Generation != gen {
 		t.Fatal("identical observations bumped the generation")
 	}
-	if n := h.c.queue.Len(); n != 0 {
+	// The workers above take a queued pair at once, so look at the queue of
+	// a controller that was never started: there it only collects keys.
+	st, err := store.Open(filepath.Join(t.TempDir(), "idle.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	spec := testSpec
+	spec.InitialPrimary = "cluster1"
+	idle, err := New(Config{Store: st, Hosts: func(string) (Host, bool) { return nil, false }, Clusters: testClusters, Pairs: []PairSpec{spec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	observeBoth(idle, "node1", "node3")
+	// Take the pass New queued, as a worker would.
+	if n := idle.queue.Len(); n != 1 {
+		t.Fatalf("a new controller queued %d passes, want 1", n)
+	}
+	key, _ := idle.queue.Get()
+	idle.queue.Done(key)
+	for i := 0; i < 5; i++ {
+		observeBoth(idle, "node1", "node3")
+	}
+	if n := idle.queue.Len(); n != 0 {
 		t.Fatalf("identical observations queued %d passes", n)
+	}
+	observeBoth(idle, "node2", "node3")
+	if n := idle.queue.Len(); n != 1 {
+		t.Fatalf("a changed observation queued %d passes, want 1", n)
 	}
 }
 
@@ -262,7 +290,7 @@ func TestCompareAndAct(t *testing.T) {
 		return nil
 	}
 	h := newHarness(t, w, nil)
-	<-entered
+	within.Recv(t, entered, "enable_replica step")
 	// The replica group moves while enable_replica runs on node3.
 	h.w.mu.Lock()
 	h.w.views["node4"] = HostView{VM: vm("Off")}
@@ -460,7 +488,7 @@ func TestFailoverSwitchesRole(t *testing.T) {
 	if _, _, err := h.c.Failover("vm1", true); !errors.Is(err, ErrBusy) {
 		t.Fatalf("a second failover while the first is queued or running: %v, want ErrBusy", err)
 	}
-	if r := <-done; r.Kind != "converged" || r.OpID != id {
+	if r := within.Recv(t, done, "failover result"); r.Kind != "converged" || r.OpID != id {
 		t.Fatalf("failover result %+v", r)
 	}
 	p := h.pair()
@@ -488,7 +516,7 @@ func TestFailoverSwitchesRole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := <-done
+	r := within.Recv(t, done, "result of the impossible failover")
 	if r.Kind != "failed" || !strings.Contains(r.Message, "replica host node1 cannot be inspected") || h.pair().PrimaryCluster != "cluster2" {
 		t.Fatalf("impossible failover: %+v, primary %s", r, h.pair().PrimaryCluster)
 	}
@@ -549,7 +577,7 @@ func TestStopDrains(t *testing.T) {
 		return nil
 	}
 	h := newHarness(t, w, nil)
-	<-entered
+	within.Recv(t, entered, "start_vm step")
 	stopped := make(chan struct{})
 	go func() { h.c.Stop(); close(stopped) }()
 	select {
@@ -558,7 +586,7 @@ func TestStopDrains(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 	close(release)
-	<-stopped
+	within.Recv(t, stopped, "return of Stop after the step finished")
 	ops := h.ops()
 	if len(ops) != 1 || ops[0].State != store.OpInterrupted || ops[0].Plan[0].Outcome != store.OutcomeOK || ops[0].Plan[1].Outcome != store.OutcomeInterrupted {
 		t.Fatalf("journal after drain: %+v", ops)
@@ -573,10 +601,25 @@ func TestPauseResume(t *testing.T) {
 	if err := h.c.SetPaused("vm1", true); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	// A hook's waiter is answered by a pass at its generation or later; a
+	// paused pair's pass answers "paused". Passes of a pair run one at a
+	// time, so once it answers, the pass that may have been running when
+	// the pair was paused has ended too.
+	pausedPass := func(server string) {
+		t.Helper()
+		res, err := h.c.Hook(context.Background(), HookRequest{Cluster: "cluster1", Group: "failover1", Server: server, Phase: "start"}, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Pairs) != 1 || res.Pairs[0].Outcome != "degraded" || res.Pairs[0].Message != "the pair is paused" {
+			t.Fatalf("hook on a paused pair: %+v, want the answer of a paused pass", res)
+		}
+	}
+	pausedPass("node1")
 	before := h.w.ran()
+	// Both groups move: a pass of an unpaused pair would act on it.
 	observeBoth(h.c, "node2", "node4")
-	time.Sleep(50 * time.Millisecond)
+	pausedPass("node2")
 	if got := h.w.ran(); got != before {
 		t.Fatalf("a paused pair ran %s (before pausing: %s)", got, before)
 	}
@@ -689,7 +732,8 @@ func TestHoldKeepsQueuedRequests(t *testing.T) {
 }
 
 // TestHookWaitIsOneDeadline: a start hook for a group that several pairs
-// share waits at most its wait in total, even when no pass finishes.
+// share waits at most its wait in total, even when no pass finishes. With
+// three pairs, a deadline per pair would wait 3 x 1s, past the caller's 2.5s.
 func TestHookWaitIsOneDeadline(t *testing.T) {
 	w := newFakeWorld()
 	release := make(chan struct{})
@@ -700,7 +744,8 @@ func TestHookWaitIsOneDeadline(t *testing.T) {
 	}
 	defer st.Close()
 	var specs []PairSpec
-	for _, n := range []string{"vm1", "vm2"} {
+	names := []string{"vm1", "vm2", "vm3"}
+	for _, n := range names {
 		s := testSpec
 		s.Name, s.VMName, s.InitialPrimary = n, n, "cluster1"
 		specs = append(specs, s)
@@ -717,22 +762,33 @@ func TestHookWaitIsOneDeadline(t *testing.T) {
 	defer c.Stop()
 	defer close(release)
 
-	// The caller (an ECX script) gives up after 3s; the hook asked to wait
-	// 200ms, so it must answer long before, for both pairs.
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	// The caller (an ECX script) gives up after 2.5s; the hook asked to
+	// wait 1s, so it must answer before, for all three pairs.
+	const wait = time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
 	defer cancel()
-	res, err := c.Hook(ctx, HookRequest{Cluster: "cluster1", Group: "failover1", Server: "node1", Phase: "start"}, 200*time.Millisecond)
+	t0 := time.Now()
+	res, err := c.Hook(ctx, HookRequest{Cluster: "cluster1", Group: "failover1", Server: "node1", Phase: "start"}, wait)
+	took := time.Since(t0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ctx.Err() != nil || strings.Contains(res.Message, "caller went away") {
-		t.Fatalf("the hook outlived its wait until the caller gave up: %+v", res)
+		t.Fatalf("the hook outlived its wait until the caller gave up (%v): %+v", took, res)
 	}
-	if res.Outcome != "pending" || len(res.Pairs) != 2 {
-		t.Fatalf("hook result %+v, want pending for both pairs", res)
+	if took < wait {
+		t.Fatalf("the hook answered after %v, before its wait of %v ended", took, wait)
+	}
+	if res.Outcome != "pending" || len(res.Pairs) != len(names) {
+		t.Fatalf("hook result %+v, want pending for all %d pairs", res, len(names))
+	}
+	for _, pr := range res.Pairs {
+		if pr.Outcome != "pending" || pr.Message != "still working when the wait ended" {
+			t.Fatalf("hook result %+v, want every pair pending at the end of the wait", res)
+		}
 	}
 	// Each pair's event log shows the hook (an operator filters by pair).
-	for _, n := range []string{"vm1", "vm2"} {
+	for _, n := range names {
 		var events []store.Event
 		if err := st.View(func(tx store.Tx) (err error) { events, err = tx.Events(store.EventFilter{Pair: n}); return }); err != nil {
 			t.Fatal(err)

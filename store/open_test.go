@@ -18,6 +18,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/hvro/hvro/test/within"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
@@ -720,12 +722,12 @@ func TestBackup(t *testing.T) {
 			done <- err
 		}()
 		go func() { copiedc <- p.readAll() }()
-		<-p.started // Backup's transaction is open and writing
+		within.Recv(t, p.started, "first write of Backup") // Backup's transaction is open and writing
 		mustUpdate(t, s, func(tx Tx) error { return tx.PutPair(Pair{Name: "written-during-backup"}) })
-		if err := <-done; err != nil {
+		if err := within.Recv(t, done, "end of Backup"); err != nil {
 			t.Fatal(err)
 		}
-		copied := <-copiedc
+		copied := within.Recv(t, copiedc, "copy written by Backup")
 		backup := filepath.Join(t.TempDir(), "copy.db")
 		_ = os.WriteFile(backup, copied, 0o600)
 		check(t, backup, int64(len(copied))) // the snapshot, without the later write

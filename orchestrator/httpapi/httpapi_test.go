@@ -189,13 +189,13 @@ func TestBadRequests(t *testing.T) {
 		{"wait too long", "POST", "/v1/hooks?wait=2h", "hook-1", hookJSON, 400, "invalid_query", "between 0 and 30m"},
 		{"bad failover mode", "POST", "/v1/pairs/vm1/failover", "admin-secret", `{"mode":"sideways"}`, 400, "invalid_body", `mode "sideways"`},
 		{"unknown pair", "GET", "/v1/pairs/vm9", "admin-secret", "", 404, "unknown_pair", `no pair "vm9"`},
-		{"unknown pair action", "POST", "/v1/pairs/vm9/reconcile", "admin-secret", "", 404, "unknown_pair", ""},
+		{"unknown pair action", "POST", "/v1/pairs/vm9/reconcile", "admin-secret", "", 404, "unknown_pair", "unknown pair"},
 		{"bad op id", "GET", "/v1/operations/abc", "admin-secret", "", 400, "invalid_path", `"abc"`},
 		{"unknown op", "GET", "/v1/operations/999", "admin-secret", "", 404, "unknown_operation", "no operation 999"},
 		{"bad limit", "GET", "/v1/operations?limit=0", "admin-secret", "", 400, "invalid_query", "limit"},
-		{"unknown route", "GET", "/v1/nope", "admin-secret", "", 404, "not_found", ""},
-		{"wrong method", "DELETE", "/v1/pairs", "admin-secret", "", 405, "method_not_allowed", ""},
-		{"reload unsupported", "POST", "/v1/config/reload", "admin-secret", "", 501, "not_supported", ""},
+		{"unknown route", "GET", "/v1/nope", "admin-secret", "", 404, "not_found", "GET /v1/nope is not an API route"},
+		{"wrong method", "DELETE", "/v1/pairs", "admin-secret", "", 405, "method_not_allowed", "DELETE is not allowed on /v1/pairs"},
+		{"reload unsupported", "POST", "/v1/config/reload", "admin-secret", "", 501, "not_supported", "this server cannot reload its configuration"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hvro/hvro/test/within"
 )
 
 func twoGroups(t *testing.T) *harness {
@@ -207,7 +209,7 @@ func TestAPIMoveIsAsynchronous(t *testing.T) {
 	if code != 200 || resultCode(t, m) != 0 || m["result"].(map[string]any)["message"] != "" {
 		t.Fatalf("POST move: HTTP %d %v", code, m)
 	}
-	if k := recv(t, step, "first transition"); k != "disk_offline" {
+	if k := within.Recv(t, step, "first transition"); k != "disk_offline" {
 		t.Fatalf("first transition %q", k)
 	}
 	if st, cur := h.group("failover1"); st != StatusOfflinePending || cur != "node1" {
@@ -218,14 +220,14 @@ func TestAPIMoveIsAsynchronous(t *testing.T) {
 		t.Fatalf("second operation: HTTP %d %v, want 200 code %d", code, m, CodeBusy)
 	}
 	proceed <- struct{}{}
-	if k := recv(t, step, "second transition"); k != "disk_online" {
+	if k := within.Recv(t, step, "second transition"); k != "disk_online" {
 		t.Fatalf("second transition %q", k)
 	}
 	if st, cur := h.group("failover1"); st != StatusOnlinePending || cur != "node2" {
 		t.Fatalf("while starting: %q on %q", st, cur)
 	}
 	proceed <- struct{}{}
-	eventually(t, "failover1 Online on node2", func() bool {
+	within.Eventually(t, "failover1 Online on node2", func() bool {
 		st, cur := h.group("failover1")
 		return st == StatusOnline && cur == "node2"
 	})
@@ -235,7 +237,7 @@ func TestAPIMoveIsAsynchronous(t *testing.T) {
 	if code != 200 || resultCode(t, m) != 0 {
 		t.Fatalf("start: HTTP %d %v", code, m)
 	}
-	eventually(t, "failover2 Online on node2", func() bool {
+	within.Eventually(t, "failover2 Online on node2", func() bool {
 		st, cur := h.group("failover2")
 		return st == StatusOnline && cur == "node2"
 	})
@@ -243,7 +245,7 @@ func TestAPIMoveIsAsynchronous(t *testing.T) {
 	if code != 200 || resultCode(t, m) != 0 {
 		t.Fatalf("stop: HTTP %d %v", code, m)
 	}
-	eventually(t, "failover2 Offline", func() bool {
+	within.Eventually(t, "failover2 Offline", func() bool {
 		st, cur := h.group("failover2")
 		return st == StatusOffline && cur == "None"
 	})
@@ -349,7 +351,7 @@ func TestHangReleasedByClose(t *testing.T) {
 		_, err := http.DefaultClient.Do(req)
 		errc <- err
 	}()
-	eventually(t, "request hanging", func() bool { return len(h.c.State().Faults) == 0 })
+	within.Eventually(t, "request hanging", func() bool { return len(h.c.State().Faults) == 0 })
 	h.c.Close()
 	select {
 	case err := <-errc:

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hvro/hvro/test/within"
 )
 
 func TestControlHandler(t *testing.T) {
@@ -74,7 +76,7 @@ func TestControlHandler(t *testing.T) {
 	if code != 202 || m["group"].(map[string]any)["status"] != StatusOfflinePending {
 		t.Fatalf("stop without wait: %d %v", code, m)
 	}
-	eventually(t, "stopped", func() bool { return h.c.State().Group("failover1").Status == StatusOffline })
+	within.Eventually(t, "stopped", func() bool { return h.c.State().Group("failover1").Status == StatusOffline })
 
 	errors := []struct {
 		method, path, body string

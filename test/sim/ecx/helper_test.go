@@ -112,19 +112,6 @@ func loadEvents(file string) ([]event, error) {
 	return out, sc.Err()
 }
 
-// recv receives from ch or fails the test after 10s, so a regression
-// cannot hang the run until go test's own timeout.
-func recv[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no %s within 10s", what)
-		panic("unreachable")
-	}
-}
-
 // recorder is an Observer writing to the same file as the scripts, so the
 // file shows the order of scripts and disk moves. gate, when set, is called
 // before each call returns (tests block transitions with it).
@@ -279,16 +266,4 @@ func (h *harness) group(name string) (status, current string) {
 	}
 	g := m["groups"].([]any)[0].(map[string]any)
 	return g["status"].(string), g["current"].(string)
-}
-
-// eventually waits, bounded, for cond.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

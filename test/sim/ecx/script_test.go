@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hvro/hvro/test/within"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -232,7 +234,7 @@ func TestCrashDuringStartScript(t *testing.T) {
 	h := newHarness(t, []string{"node1", "node2"}, []GroupConfig{{Name: "g", Owner: "node1", Disk: "T1"}}, "ECX_HELPER_SLEEP=start:NODE2")
 	done := make(chan error, 1)
 	go func() { done <- h.c.Move(ctxT(t), "g", "node2") }()
-	eventually(t, "start script on node2", func() bool {
+	within.Eventually(t, "start script on node2", func() bool {
 		ev := h.events()
 		return len(ev) > 0 && ev[len(ev)-1] == "script start NODE2 START/GROUPMOVE"
 	})
@@ -262,7 +264,7 @@ func TestCloseKillsRunningScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "start script on node2", func() bool { return len(h.events()) == 4 })
+	within.Eventually(t, "start script on node2", func() bool { return len(h.events()) == 4 })
 	start := time.Now()
 	if err := h.c.Close(); err != nil {
 		t.Fatal(err)
@@ -299,7 +301,7 @@ func TestOperationsOnDifferentGroupsRunConcurrently(t *testing.T) {
 	}
 	g1 := make(chan error, 1)
 	go func() { g1 <- h.c.Move(ctxT(t), "g1", "node2") }()
-	eventually(t, "g1 blocked in disk_offline", func() bool { return h.c.State().Group("g1").Busy && len(h.events()) == 1 })
+	within.Eventually(t, "g1 blocked in disk_offline", func() bool { return h.c.State().Group("g1").Busy && len(h.events()) == 1 })
 	if err := h.c.Move(ctxT(t), "g2", "node2"); err != nil {
 		t.Fatalf("g2 moved while g1 was busy: %v", err)
 	}
@@ -307,7 +309,7 @@ func TestOperationsOnDifferentGroupsRunConcurrently(t *testing.T) {
 		t.Fatalf("second operation on busy g1: %v, want ErrRefused", err)
 	}
 	close(release)
-	if err := recv(t, g1, "end of g1's move"); err != nil {
+	if err := within.Recv(t, g1, "end of g1's move"); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -391,7 +393,7 @@ func TestServerUpWaitsForTheCrash(t *testing.T) {
 	}
 	down := make(chan error, 1)
 	go func() { down <- h.c.ServerDown(ctxT(t), "node1") }()
-	eventually(t, "the crash reaching the Observer", func() bool { return len(h.events()) == 1 })
+	within.Eventually(t, "the crash reaching the Observer", func() bool { return len(h.events()) == 1 })
 	up := make(chan error, 1)
 	go func() { up <- h.c.ServerUp(ctxT(t), "node1") }()
 	time.Sleep(200 * time.Millisecond) // room for a ServerUp that does not wait
@@ -399,10 +401,10 @@ func TestServerUpWaitsForTheCrash(t *testing.T) {
 		t.Fatalf("while the crash was being handled: %q", got)
 	}
 	unblock()
-	if err := recv(t, down, "ServerDown"); err != nil {
+	if err := within.Recv(t, down, "ServerDown"); err != nil {
 		t.Fatal(err)
 	}
-	if err := recv(t, up, "ServerUp"); err != nil {
+	if err := within.Recv(t, up, "ServerUp"); err != nil {
 		t.Fatal(err)
 	}
 	if got := h.events(); !slices.Equal(got, []string{"server_down NODE1", "server_up NODE1"}) {

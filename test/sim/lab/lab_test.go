@@ -16,6 +16,7 @@ import (
 	"github.com/hvro/hvro/test/sim/hyperv/wsman"
 	"github.com/hvro/hvro/test/sim/mzwinrm"
 	"github.com/hvro/hvro/test/sim/pywinrm"
+	"github.com/hvro/hvro/test/within"
 )
 
 const (
@@ -140,17 +141,6 @@ func ok(t *testing.T, r runner, host, script string) string {
 	return strings.TrimSpace(out)
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func vmOn(l *Lab, host string) (hyperv.VMEntry, bool) {
 	for _, h := range l.World.State().Hosts {
 		if h.Name == host {
@@ -234,7 +224,7 @@ func scenario(t *testing.T, l *Lab, r runner) {
 	if code, body := control(t, l, "POST", "/sim/ecx/cluster1/servers/node1/down", nil); code != 200 {
 		t.Fatalf("server down: %d %s", code, body)
 	}
-	eventually(t, "T1 online on node2 and settled", func() bool {
+	within.Eventually(t, "T1 online on node2 and settled", func() bool {
 		for _, d := range l.World.State().Disks {
 			if d.Name == "T1" {
 				return d.Owner == "node2"
@@ -267,16 +257,16 @@ Start-VM -Name vm1
 	}
 	ok(t, r, "node2", `Enable-VMReplication -VMName vm1 -ReplicaServerName node3 -ReplicaServerPort 80 -AuthenticationType Kerberos -CompressionEnabled $true -ReplicationFrequencySec 300`)
 	ok(t, r, "node2", `Start-VMInitialReplication -VMName vm1 -UseBackup`)
-	eventually(t, "initial replication", func() bool { return repState(l, "node2") == "Replicating" })
+	within.Eventually(t, "initial replication", func() bool { return repState(l, "node2") == "Replicating" })
 	got = ok(t, r, "node2", `Get-VMReplication -VMName vm1 | Select-Object @{n='State';e={[string]$_.State}}, PrimaryServer, ReplicaServer, ReplicaPort | ConvertTo-Json -Compress`)
 	if got != `{"State":"Replicating","PrimaryServer":"node2.lab.local","ReplicaServer":"node3.lab.local","ReplicaPort":80}` {
 		t.Fatalf("Get-VMReplication: %s", got)
 	}
-	eventually(t, "a replication cycle", func() bool {
+	within.Eventually(t, "a replication cycle", func() bool {
 		return ok(t, r, "node2", `(Measure-VMReplication -VMName vm1).SuccessfulReplicationCount -gt 0`) == "True"
 	})
 	ok(t, r, "node2", `Suspend-VMReplication -VMName vm1; Resume-VMReplication -VMName vm1 -Resynchronize`)
-	eventually(t, "resynchronization", func() bool { return repState(l, "node2") == "Replicating" })
+	within.Eventually(t, "resynchronization", func() bool { return repState(l, "node2") == "Replicating" })
 	ok(t, r, "node2", `Set-VMReplication -VMName vm1 -ReplicationFrequencySec 30`)
 	got = ok(t, r, "node3", `Set-VMReplicationServer -ReplicationEnabled $true -ReplicationAllowedFromAnyServer $true -DefaultStorageLocation 'D:\Replica'; (Get-VMReplicationServer).DefaultStorageLocation`)
 	if got != `D:\Replica` {
@@ -529,7 +519,7 @@ func TestDiskFollowsECXURL(t *testing.T) {
 	if err := ecxLab.Clusters["cluster1"].Move(context.Background(), "failover1", "node2"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the disk to follow the group", func() bool {
+	within.Eventually(t, "the disk to follow the group", func() bool {
 		owner, _ := l.World.DiskOwner("T1")
 		return owner == "node2"
 	})

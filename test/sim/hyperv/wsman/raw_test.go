@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hvro/hvro/test/sim/hyperv/wsman"
+	"github.com/hvro/hvro/test/within"
 )
 
 const (
@@ -583,18 +584,6 @@ func TestSignalsCancelRunningCommands(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or 10 seconds pass.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestStdinFeedsPowerShellCommandDash(t *testing.T) {
 	rec := newRecorder()
 	h := startHost(t, wsman.HostConfig{Server: baseConfig(rec)})
@@ -663,7 +652,7 @@ func TestIdleShellsExpire(t *testing.T) {
 	if string(out) != "kept\r\n" {
 		t.Fatalf("out %q", out)
 	}
-	waitFor(t, func() bool { return h.Server().Shells() == 0 })
+	within.Eventually(t, "the shell to be dropped", func() bool { return h.Server().Shells() == 0 })
 	checkFault(t, c.post(msg{action: actCommand, shellID: shell, body: commandBody("hostname")}),
 		faultWant{"s:Sender", "w:InvalidSelectors", "2150858843", "shell was not found"})
 }
