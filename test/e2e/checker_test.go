@@ -139,11 +139,42 @@ func (c *checker) audit() {
 	e := c.e
 	var ops struct{ Operations []store.Operation }
 	e.api("GET", "/v1/operations?pair=vm1&limit=1000", nil, &ops)
-	sort.Slice(ops.Operations, func(i, j int) bool { return ops.Operations[i].Started.Before(ops.Operations[j].Started) })
-	for i := 1; i < len(ops.Operations); i++ {
-		prev, cur := ops.Operations[i-1], ops.Operations[i]
-		if prev.State != store.OpRunning && prev.Ended.After(cur.Started) {
-			c.violation("I3: operations %d and %d of vm1 overlap", prev.ID, cur.ID)
+	// An operation acts from its first step's start to its last step's end
+	// (a failover is journaled when queued, before it may act); one still
+	// running acts until now.
+	type window struct {
+		id         uint64
+		start, end time.Time
+	}
+	var acts []window
+	now := time.Now()
+	for _, op := range ops.Operations {
+		w := window{id: op.ID}
+		for _, s := range op.Plan {
+			if s.Started.IsZero() {
+				continue
+			}
+			if w.start.IsZero() || s.Started.Before(w.start) {
+				w.start = s.Started
+			}
+			end := s.Ended
+			if s.Outcome == store.OutcomeRunning || end.IsZero() {
+				end = now
+			}
+			if end.After(w.end) {
+				w.end = end
+			}
+		}
+		if !w.start.IsZero() {
+			acts = append(acts, w)
+		}
+	}
+	sort.Slice(acts, func(i, j int) bool { return acts[i].start.Before(acts[j].start) })
+	for i := 1; i < len(acts); i++ {
+		for _, prev := range acts[:i] {
+			if prev.end.After(acts[i].start) {
+				c.violation("I3: operations %d and %d of vm1 act at once", prev.id, acts[i].id)
+			}
 		}
 	}
 	var cmds []hyperv.CommandRecord

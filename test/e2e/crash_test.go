@@ -45,8 +45,9 @@ func TestKill9MidPlan(t *testing.T) {
 		}
 		return nil
 	})
-	if code := e.stopHvro(syscall.SIGKILL); code != -1 {
-		t.Logf("hvro killed (exit %d)", code)
+	e.stopHvro(syscall.SIGKILL)
+	if ws, ok := e.proc.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("hvro was not killed mid-plan: it ended %v", e.proc.ProcessState)
 	}
 	e.control("POST", "/sim/latency", map[string]any{"cmdlet": "Enable-VMReplication", "ms": 0})
 	e.startHvro()
