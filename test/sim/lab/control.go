@@ -32,18 +32,20 @@ type State struct {
 // only after the hosts lost it, and online before they get it, so a stable
 // cluster read brackets a consistent host read.
 func (l *Lab) State() State {
-	var st State
-	for range 50 {
-		before := l.ecxState()
-		st = State{State: l.World.State(), ECX: before, Errors: l.Errors()}
-		if sameGroups(before, l.ecxState()) {
-			break
+	const tries = 50
+	before := l.ecxState()
+	for i := 1; ; i++ {
+		st := State{State: l.World.State(), ECX: before, Errors: append([]string{}, l.Errors()...)}
+		after := l.ecxState()
+		if sameGroups(before, after) {
+			return st
 		}
+		if i == tries {
+			st.Errors = append(st.Errors, fmt.Sprintf("state: the clusters' groups changed during each of %d reads; this snapshot may be torn", tries))
+			return st
+		}
+		before = after
 	}
-	if st.Errors == nil {
-		st.Errors = []string{}
-	}
-	return st
 }
 
 // Group returns a group of the snapshot, or the zero GroupState when there

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -200,10 +201,12 @@ func TestCmdletsOverWinRM(t *testing.T) {
 			scenario(t, l, r)
 			var scripts strings.Builder
 			for _, rec := range l.World.Log() {
-				scripts.WriteString(strings.ToLower(rec.Script))
+				scripts.WriteString(rec.Script + "\n")
 			}
 			for _, c := range hyperv.CmdletNames() {
-				if !strings.Contains(scripts.String(), strings.ToLower(c)) {
+				// A whole name: Get-VM must not count as Get-VMReplication.
+				word := regexp.MustCompile(`(?i)(^|[^\w-])` + regexp.QuoteMeta(c) + `($|[^\w-])`)
+				if !word.MatchString(scripts.String()) {
 					t.Errorf("%s never ran through %s", c, r.name())
 				}
 			}
@@ -537,6 +540,8 @@ func TestTopologyValidation(t *testing.T) {
 			[]string{`ecx[0].servers[1]: "node9" is not a hyperv host`}},
 		{"owner not a server", func(t *Topology) { t.ECX[0].Groups[0].Owner = "node3" }, []string{`ecx[0].groups[0].owner: "node3" is not one of the cluster's servers`}},
 		{"disk without group", func(t *Topology) { t.HyperV.Disks[0].Group = DiskGroup{} }, []string{"hyperv.disks[0].group: missing"}},
+		{"two disks on one group", func(t *Topology) { t.HyperV.Disks[1].Group = t.HyperV.Disks[0].Group },
+			[]string{"hyperv.disks[1].group: group failover1 is already bound to disk T1"}},
 		{"disk on unknown cluster", func(t *Topology) { t.HyperV.Disks[1].Group.Cluster = "c9" }, []string{`hyperv.disks[1].group.cluster: "c9" is not an ecx cluster`}},
 		{"several problems", func(t *Topology) {
 			t.HyperV.VMs[0].ID = "nope"

@@ -275,6 +275,7 @@ func (t *Topology) Validate() error {
 		}
 	}
 	disks := map[string]*HyperVDisk{}
+	bound := map[string]string{} // cluster|url|group -> the disk it moves
 	for i := range h.Disks {
 		d := &h.Disks[i]
 		p := fmt.Sprintf("hyperv.disks[%d]", i)
@@ -285,6 +286,11 @@ func (t *Topology) Validate() error {
 		}
 		disks[d.Name] = d
 		g := d.Group
+		if key := g.Cluster + "|" + g.URL + "|" + g.Group; g.Group != "" && bound[key] != "" {
+			bad(p+".group", "group %s is already bound to disk %s; a group moves one disk", g.Group, bound[key])
+		} else if g.Group != "" {
+			bound[key] = d.Name
+		}
 		switch {
 		case g.Cluster != "" && g.URL != "":
 			bad(p+".group", "set either cluster or url, not both")

@@ -29,13 +29,23 @@ func (w *watcher) run() {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for {
+	// Close cuts a poll short instead of waiting for its timeout.
+	running, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() {
 		select {
 		case <-w.lab.stop:
+			stop()
+		case <-running.Done():
+		}
+	}()
+	for {
+		select {
+		case <-running.Done():
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), every+2*time.Second)
-			if err := w.poll(ctx, false); err != nil {
+			ctx, cancel := context.WithTimeout(running, every+2*time.Second)
+			if err := w.poll(ctx, false); err != nil && running.Err() == nil {
 				w.lab.asyncError("disk %s follows %s group %s: %v", w.disk, w.group.URL, w.group.Group, err)
 			}
 			cancel()
