@@ -308,8 +308,10 @@ func TestFaults(t *testing.T) {
 			}
 			code, body, err := getWith(first, "/api/v1/groups/failover1")
 			if tc.wantErr {
-				if err == nil {
-					t.Fatalf("a hanging API answered HTTP %d %s", code, body)
+				// A hang is a timeout, not a refused or dropped connection.
+				var ne net.Error
+				if !errors.As(err, &ne) || !ne.Timeout() {
+					t.Fatalf("a hanging API: HTTP %d %s (%v), want the client's timeout", code, body, err)
 				}
 			} else if err != nil || code != tc.wantHTTP || !strings.Contains(body, tc.wantBody) {
 				t.Fatalf("got HTTP %d %q (%v), want HTTP %d with %q", code, body, err, tc.wantHTTP, tc.wantBody)
@@ -438,9 +440,13 @@ func TestHandlerForDropsConnectionsWhenDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+ln.Addr().String()+"/api/v1/groups", nil)
+	// Dropped at once: an answer, or the client giving up after 5s (a
+	// handler that hangs), both fail.
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 		t.Fatalf("a down endpoint answered HTTP %d", resp.StatusCode)
+	} else if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a down endpoint hung instead of dropping the connection: %v", err)
 	}
 	if code, _ := h.call("GET", "/api/v1/groups", ""); code != 200 {
 		t.Fatalf("endpoint fip: HTTP %d", code)

@@ -619,22 +619,24 @@ func TestLargeOutputIsSplitByMaxEnvelopeSize(t *testing.T) {
 	id := c.command(shell, "powershell", "-Command", "big")
 	var out, errOut []byte
 	var sizes []int
-	for i := 0; i < 100; i++ {
+	done := false
+	for i := 0; i < 100 && !done; i++ {
 		r := c.ok(msg{action: actReceive, shellID: shell, maxEnv: "8192", body: receiveBody(id)})
 		sizes = append(sizes, len(r.raw))
 		if len(r.raw) > 8192 {
 			t.Fatalf("response of %d bytes exceeds MaxEnvelopeSize 8192", len(r.raw))
 		}
 		out, errOut = append(out, r.stdout...), append(errOut, r.stderr...)
-		if r.state == "Done" {
-			break
-		}
-		if r.state != "Running" {
+		switch r.state {
+		case "Done":
+			done = true
+		case "Running":
+		default:
 			t.Fatalf("state %q", r.state)
 		}
 	}
-	if !bytes.Equal(out, big) || string(errOut) != "warn\r\n" || len(sizes) < 8 {
-		t.Fatalf("reassembled %d bytes in %d responses, stderr %q", len(out), len(sizes), errOut)
+	if !done || !bytes.Equal(out, big) || string(errOut) != "warn\r\n" || len(sizes) < 8 {
+		t.Fatalf("reassembled %d bytes in %d responses (Done %v), stderr %q", len(out), len(sizes), done, errOut)
 	}
 }
 
