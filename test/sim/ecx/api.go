@@ -2,6 +2,7 @@ package ecx
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -68,9 +69,9 @@ func (c *Cluster) credentialsMatch(user, pass string) bool {
 func (h *apiHandler) serveFault(w http.ResponseWriter, r *http.Request, f *Fault) {
 	switch f.Kind {
 	case FaultHTTP500:
-		writeResult(w, http.StatusInternalServerError, CodeInternal, cmp(f.Message, "Internal server error."))
+		writeResult(w, http.StatusInternalServerError, CodeInternal, cmp.Or(f.Message, "Internal server error."))
 	case FaultResultCode:
-		writeResult(w, http.StatusOK, f.Code, cmp(f.Message, "The request failed (injected fault)."))
+		writeResult(w, http.StatusOK, f.Code, cmp.Or(f.Message, "The request failed (injected fault)."))
 	case FaultHang:
 		select {
 		case <-r.Context().Done():
@@ -84,13 +85,6 @@ func (h *apiHandler) serveFault(w http.ResponseWriter, r *http.Request, f *Fault
 	case FaultUnauthorized:
 		writeUnauthorized(w)
 	}
-}
-
-func cmp(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 var collections = map[string]bool{"servers": true, "groups": true, "resources": true, "monitors": true}

@@ -1,6 +1,7 @@
 package ecx
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -167,7 +168,7 @@ func TestAPIRefusals(t *testing.T) {
 			}
 			req, _ := http.NewRequest(tc.method, h.url+tc.path, strings.NewReader(tc.body))
 			if tc.body != "" {
-				req.Header.Set("Content-Type", cmp(tc.contentType, "application/json"))
+				req.Header.Set("Content-Type", cmp.Or(tc.contentType, "application/json"))
 			}
 			if user != "" {
 				req.SetBasicAuth(user, pass)

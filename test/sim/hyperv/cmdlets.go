@@ -584,13 +584,7 @@ func sameHost(a, b string) bool {
 	if a == b {
 		return true
 	}
-	short := func(s string) string {
-		if i := strings.IndexByte(s, '.'); i >= 0 {
-			return s[:i]
-		}
-		return s
-	}
-	return short(a) == short(b) && (!strings.Contains(a, ".") || !strings.Contains(b, "."))
+	return firstLabel(a) == firstLabel(b) && (!strings.Contains(a, ".") || !strings.Contains(b, "."))
 }
 
 func (x *exec) getReplication() error {

@@ -33,11 +33,12 @@ func (h *Host) RunPowerShell(ctx context.Context, script string, encoded bool) p
 	})
 }
 
-func firstLabel(domain string) string {
-	if i := strings.IndexByte(domain, '.'); i >= 0 {
-		return domain[:i]
+// firstLabel is a DNS name up to its first dot: NODE1 of node1.lab.local.
+func firstLabel(name string) string {
+	if i := strings.IndexByte(name, '.'); i >= 0 {
+		return name[:i]
 	}
-	return domain
+	return name
 }
 
 // SetProgressNoise makes every -EncodedCommand run write the "Preparing

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"unicode/utf16"
 )
@@ -80,9 +79,7 @@ func cmdLine(ctx context.Context, env *cmdEnv, line string, stdin []byte, out *o
 		out.stderr.WriteString("The command line is too long.\r\n")
 		return 1
 	}
-	// cmd.exe expands %VAR% once, when it reads the line, before anything
-	// runs; %ERRORLEVEL% is therefore the value from before the line.
-	line = expandVars(line, env.vars(), 0)
+	line = expandVars(line, env.vars())
 	chain, err := parseChain(line)
 	if err != nil {
 		var se *syntaxError
@@ -118,8 +115,10 @@ func cmdLine(ctx context.Context, env *cmdEnv, line string, stdin []byte, out *o
 }
 
 // expandVars replaces %NAME% with the variable's value. Undefined names stay
-// as written, as cmd.exe leaves them on an interactive command line.
-func expandVars(line string, vars map[string]string, errorlevel int) string {
+// as written, as cmd.exe leaves them on an interactive command line. cmd.exe
+// expands the line once, when it reads it, before anything runs; the one
+// line a WinRM command is therefore sees %ERRORLEVEL% as 0.
+func expandVars(line string, vars map[string]string) string {
 	var b strings.Builder
 	for i := 0; i < len(line); {
 		if line[i] != '%' {
@@ -140,7 +139,7 @@ func expandVars(line string, vars map[string]string, errorlevel int) string {
 			continue
 		}
 		if upper == "ERRORLEVEL" {
-			b.WriteString(strconv.Itoa(errorlevel))
+			b.WriteString("0")
 			i += j + 2
 			continue
 		}
