@@ -33,7 +33,7 @@ func (h *Host) RunPowerShell(ctx context.Context, script string, encoded bool) p
 	})
 }
 
-// firstLabel is a DNS name up to its first dot: NODE1 of node1.lab.local.
+// firstLabel is a DNS name up to its first dot: node1 of node1.lab.local.
 func firstLabel(name string) string {
 	if i := strings.IndexByte(name, '.'); i >= 0 {
 		return name[:i]
