@@ -795,9 +795,7 @@ func (x *exec) removeReplication() error {
 		if cfg.Rep == nil {
 			return hvError("replication_not_enabled", cfg.Name)
 		}
-		if id := cfg.Rep.TestVMID; id != "" {
-			delete(x.h.regs, strings.ToLower(id))
-		}
+		x.h.removeTestVM(cfg.Rep)
 		cfg.Rep = nil
 		x.passthru(t)
 		return nil
@@ -1056,13 +1054,7 @@ func (x *exec) stopFailover() error {
 			t.reg.running = false
 			r.State = Replicating
 		case r.Mode == Replica && r.TestVMID != "":
-			delete(x.h.regs, strings.ToLower(r.TestVMID))
-			for k, lc := range x.h.local {
-				if strings.EqualFold(lc.ID, r.TestVMID) {
-					delete(x.h.local, k)
-				}
-			}
-			r.TestVMID = ""
+			x.h.removeTestVM(r)
 		default:
 			return hvError("invalid_replication_state", cfg.Name, r.State)
 		}

@@ -527,18 +527,33 @@ func (w *World) Crash(host string) error {
 	}
 	h.up = false
 	for _, reg := range h.regs {
-		if reg.running {
-			if cfg := w.config(h, reg); cfg != nil {
-				cfg.Saved = StaleSavedState
-			}
+		cfg := w.config(h, reg)
+		if reg.running && cfg != nil {
+			cfg.Saved = StaleSavedState
 		}
 		reg.running = false
-		if reg.testVM {
-			delete(h.regs, strings.ToLower(reg.ID))
+		if cfg != nil && cfg.Rep != nil {
+			h.removeTestVM(cfg.Rep)
 		}
 	}
 	w.cfg.Logger.Info("host crashed", "host", h.Name)
 	return nil
+}
+
+// removeTestVM deletes the test failover VM of a replica, if it has one:
+// its registration, its host-local configuration and the replica's link
+// to it.
+func (h *Host) removeTestVM(r *Replication) {
+	if r == nil || r.TestVMID == "" {
+		return
+	}
+	delete(h.regs, strings.ToLower(r.TestVMID))
+	for k, lc := range h.local {
+		if strings.EqualFold(lc.ID, r.TestVMID) {
+			delete(h.local, k)
+		}
+	}
+	r.TestVMID = ""
 }
 
 // Boot brings a crashed host back. Registrations whose storage is online

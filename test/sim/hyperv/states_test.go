@@ -564,6 +564,17 @@ var stateCases = map[string]func(l *lab){
 		l.expect("node3", "Running", "Primary", "Replicating")
 		l.expect("node1", "Off", "Replica", "Replicating")
 	},
+	"S76": func(l *lab) {
+		l.replicate()
+		l.ok("node3", `Start-VMFailover vm1 -AsTest -Confirm:$false`)
+		l.ok("node3", `Remove-VMReplication vm1`)
+		if out := l.ok("node3", `@(Get-VM).Count`); out != "1" {
+			l.t.Fatalf("%s VMs after Remove-VMReplication, want the replica copy only", out)
+		}
+		// The test VM's configuration file went with it: nothing to import.
+		test := `C:\ReplicaStorage\Test\Virtual Machines\` + testVMID(vmID) + ".vmcx"
+		l.fails("node3", "Import-VM -Path '"+test+"'", "The system cannot find the path specified. (0x80070003)", "OperationFailed,")
+	},
 }
 
 // crashOver crashes node1 with vm1 running and fails T1 over to node2,
