@@ -2,10 +2,9 @@ package ecx
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/hvro/hvro/test/sim/ctlapi"
 	"net/http"
 	"sort"
 	"strings"
@@ -39,7 +38,7 @@ type controlHandler struct {
 func (h *controlHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/sim/ecx")
 	if !ok {
-		ctlError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s is not a control path", r.URL.Path))
+		ctlapi.Error(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s is not a control path", r.URL.Path))
 		return
 	}
 	rest = strings.Trim(rest, "/")
@@ -54,20 +53,20 @@ func (h *controlHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			for _, n := range names {
 				states = append(states, h.clusters[n].State())
 			}
-			ctlJSON(w, http.StatusOK, map[string]any{"clusters": states})
+			ctlapi.Reply(w, http.StatusOK, map[string]any{"clusters": states})
 		}
 		return
 	}
 	seg := strings.Split(rest, "/")
 	c, ok := h.clusters[seg[0]]
 	if !ok {
-		ctlError(w, http.StatusNotFound, "not_found", fmt.Sprintf("cluster %q is not emulated here", seg[0]))
+		ctlapi.Error(w, http.StatusNotFound, "not_found", fmt.Sprintf("cluster %q is not emulated here", seg[0]))
 		return
 	}
 	switch {
 	case len(seg) == 1:
 		if ctlAllow(w, r, http.MethodGet) {
-			ctlJSON(w, http.StatusOK, c.State())
+			ctlapi.Reply(w, http.StatusOK, c.State())
 		}
 	case len(seg) == 2 && seg[1] == "faults":
 		h.faults(w, r, c)
@@ -80,34 +79,34 @@ func (h *controlHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.serverOp(w, r, c, seg[2], seg[3])
 		}
 	default:
-		ctlError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s is not a control path", r.URL.Path))
+		ctlapi.Error(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s is not a control path", r.URL.Path))
 	}
 }
 
 func (h *controlHandler) faults(w http.ResponseWriter, r *http.Request, c *Cluster) {
 	switch r.Method {
 	case http.MethodGet:
-		ctlJSON(w, http.StatusOK, map[string]any{"faults": c.State().Faults})
+		ctlapi.Reply(w, http.StatusOK, map[string]any{"faults": c.State().Faults})
 	case http.MethodDelete:
 		if err := c.SetFault(Fault{Kind: FaultNone}); err != nil {
 			ctlFail(w, err)
 			return
 		}
-		ctlJSON(w, http.StatusOK, map[string]any{"faults": c.State().Faults})
+		ctlapi.Reply(w, http.StatusOK, map[string]any{"faults": c.State().Faults})
 	case http.MethodPost:
 		var f Fault
-		if err := decodeStrict(r, &f); err != nil {
-			ctlError(w, http.StatusBadRequest, "bad_request", err.Error())
+		if err := ctlapi.Decode(r, &f, true); err != nil {
+			ctlapi.Error(w, http.StatusBadRequest, "bad_request", err.Error())
 			return
 		}
 		if err := c.SetFault(f); err != nil {
-			ctlError(w, http.StatusBadRequest, "bad_request", err.Error())
+			ctlapi.Error(w, http.StatusBadRequest, "bad_request", err.Error())
 			return
 		}
-		ctlJSON(w, http.StatusOK, map[string]any{"faults": c.State().Faults})
+		ctlapi.Reply(w, http.StatusOK, map[string]any{"faults": c.State().Faults})
 	default:
 		w.Header().Set("Allow", "GET, POST, DELETE")
-		ctlError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s does not take %s", r.URL.Path, r.Method))
+		ctlapi.Error(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s does not take %s", r.URL.Path, r.Method))
 	}
 }
 
@@ -115,12 +114,12 @@ func (h *controlHandler) groupOp(w http.ResponseWriter, r *http.Request, c *Clus
 	var body struct {
 		Target string `json:"target"`
 	}
-	if err := decodeStrict(r, &body); err != nil {
-		ctlError(w, http.StatusBadRequest, "bad_request", err.Error())
+	if err := ctlapi.Decode(r, &body, true); err != nil {
+		ctlapi.Error(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	if op == "stop" && body.Target != "" {
-		ctlError(w, http.StatusBadRequest, "bad_request", "stop takes no target")
+		ctlapi.Error(w, http.StatusBadRequest, "bad_request", "stop takes no target")
 		return
 	}
 	h2, err := c.submit(opKind(op), group, body.Target)
@@ -129,19 +128,19 @@ func (h *controlHandler) groupOp(w http.ResponseWriter, r *http.Request, c *Clus
 		return
 	}
 	if r.URL.Query().Get("wait") == "false" {
-		ctlJSON(w, http.StatusAccepted, map[string]any{"group": c.State().Group(group)})
+		ctlapi.Reply(w, http.StatusAccepted, map[string]any{"group": c.State().Group(group)})
 		return
 	}
 	if err := h2.wait(r.Context()); err != nil {
 		ctlFail(w, err)
 		return
 	}
-	ctlJSON(w, http.StatusOK, map[string]any{"group": c.State().Group(group)})
+	ctlapi.Reply(w, http.StatusOK, map[string]any{"group": c.State().Group(group)})
 }
 
 func (h *controlHandler) serverOp(w http.ResponseWriter, r *http.Request, c *Cluster, server, op string) {
-	if err := decodeStrict(r, &struct{}{}); err != nil {
-		ctlError(w, http.StatusBadRequest, "bad_request", err.Error())
+	if err := ctlapi.Decode(r, &struct{}{}, true); err != nil {
+		ctlapi.Error(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	var err error
@@ -154,43 +153,23 @@ func (h *controlHandler) serverOp(w http.ResponseWriter, r *http.Request, c *Clu
 		ctlFail(w, err)
 		return
 	}
-	ctlJSON(w, http.StatusOK, c.State())
-}
-
-// decodeStrict reads an optional JSON body: empty means zero values; unknown fields are errors.
-func decodeStrict(r *http.Request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxRequestBody))
-	if err != nil {
-		return fmt.Errorf("read body: %w", err)
-	}
-	if strings.TrimSpace(string(body)) == "" {
-		return nil
-	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("body: %w", err)
-	}
-	if dec.More() {
-		return errors.New("body: more than one JSON value")
-	}
-	return nil
+	ctlapi.Reply(w, http.StatusOK, c.State())
 }
 
 func ctlFail(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, ErrNotFound):
-		ctlError(w, http.StatusNotFound, "not_found", err.Error())
+		ctlapi.Error(w, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, ErrRefused):
-		ctlError(w, http.StatusConflict, "refused", err.Error())
+		ctlapi.Error(w, http.StatusConflict, "refused", err.Error())
 	case errors.Is(err, ErrFailed):
-		ctlError(w, http.StatusConflict, "operation_failed", err.Error())
+		ctlapi.Error(w, http.StatusConflict, "operation_failed", err.Error())
 	case errors.Is(err, ErrClosed):
-		ctlError(w, http.StatusServiceUnavailable, "closed", err.Error())
+		ctlapi.Error(w, http.StatusServiceUnavailable, "closed", err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		ctlError(w, http.StatusGatewayTimeout, "timeout", err.Error())
+		ctlapi.Error(w, http.StatusGatewayTimeout, "timeout", err.Error())
 	default:
-		ctlError(w, http.StatusInternalServerError, "internal", err.Error())
+		ctlapi.Error(w, http.StatusInternalServerError, "internal", err.Error())
 	}
 }
 
@@ -199,18 +178,6 @@ func ctlAllow(w http.ResponseWriter, r *http.Request, method string) bool {
 		return true
 	}
 	w.Header().Set("Allow", method)
-	ctlError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s does not take %s", r.URL.Path, r.Method))
+	ctlapi.Error(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s does not take %s", r.URL.Path, r.Method))
 	return false
-}
-
-func ctlError(w http.ResponseWriter, status int, code, msg string) {
-	ctlJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
-}
-
-func ctlJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
 }

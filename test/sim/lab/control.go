@@ -1,17 +1,15 @@
 package lab
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hvro/hvro/test/sim/ctlapi"
 	"github.com/hvro/hvro/test/sim/ecx"
 	"github.com/hvro/hvro/test/sim/hyperv"
 )
@@ -95,7 +93,7 @@ func (l *Lab) Handler() http.Handler {
 	mux.Handle("/sim/ecx", ecxCtl)
 	mux.Handle("/sim/ecx/", ecxCtl)
 	mux.HandleFunc("GET /sim/state", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, l.State())
+		ctlapi.Reply(w, http.StatusOK, l.State())
 	})
 	mux.HandleFunc("GET /sim/log", func(w http.ResponseWriter, r *http.Request) {
 		recs := l.World.Log()
@@ -104,7 +102,7 @@ func (l *Lab) Handler() http.Handler {
 		if s := r.URL.Query().Get("since"); s != "" {
 			t, err := time.Parse(time.RFC3339Nano, s)
 			if err != nil {
-				writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("since: %q is not an RFC 3339 time", s))
+				ctlapi.Error(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("since: %q is not an RFC 3339 time", s))
 				return
 			}
 			since = t
@@ -115,7 +113,7 @@ func (l *Lab) Handler() http.Handler {
 				out = append(out, rec)
 			}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"commands": out})
+		ctlapi.Reply(w, http.StatusOK, map[string]any{"commands": out})
 	})
 	mux.HandleFunc("POST /sim/hosts/{host}/{action}", func(w http.ResponseWriter, r *http.Request) {
 		host, action := r.PathValue("host"), r.PathValue("action")
@@ -126,25 +124,26 @@ func (l *Lab) Handler() http.Handler {
 		case "boot":
 			err = l.BootHost(host)
 		default:
-			writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("action %q: want crash or boot", action))
+			ctlapi.Error(w, http.StatusNotFound, "not_found", fmt.Sprintf("action %q: want crash or boot", action))
 			return
 		}
 		if err != nil {
 			writeLabError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"host": host, "action": action})
+		ctlapi.Reply(w, http.StatusOK, map[string]any{"host": host, "action": action})
 	})
 	mux.HandleFunc("POST /sim/faults", func(w http.ResponseWriter, r *http.Request) {
 		var f hyperv.Fault
-		if !decode(w, r, &f) {
+		if err := ctlapi.Decode(r, &f, false); err != nil {
+			ctlapi.Error(w, http.StatusBadRequest, "bad_request", err.Error())
 			return
 		}
 		if err := l.World.AddFault(f); err != nil {
-			writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+			ctlapi.Error(w, http.StatusBadRequest, "bad_request", err.Error())
 			return
 		}
-		writeJSON(w, http.StatusOK, f)
+		ctlapi.Reply(w, http.StatusOK, f)
 	})
 	mux.HandleFunc("DELETE /sim/faults", func(w http.ResponseWriter, r *http.Request) {
 		l.World.ClearFaults()
@@ -155,63 +154,34 @@ func (l *Lab) Handler() http.Handler {
 			Cmdlet string `json:"cmdlet"`
 			MS     *int   `json:"ms"`
 		}
-		if !decode(w, r, &body) {
+		if err := ctlapi.Decode(r, &body, false); err != nil {
+			ctlapi.Error(w, http.StatusBadRequest, "bad_request", err.Error())
 			return
 		}
 		if body.MS == nil {
-			writeError(w, http.StatusBadRequest, "bad_request", "ms: missing")
+			ctlapi.Error(w, http.StatusBadRequest, "bad_request", "ms: missing")
 			return
 		}
 		if err := l.World.SetLatency(body.Cmdlet, time.Duration(*body.MS)*time.Millisecond); err != nil {
-			writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+			ctlapi.Error(w, http.StatusBadRequest, "bad_request", err.Error())
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"cmdlet": body.Cmdlet, "ms": *body.MS})
+		ctlapi.Reply(w, http.StatusOK, map[string]any{"cmdlet": body.Cmdlet, "ms": *body.MS})
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s %s is not a control API route", r.Method, r.URL.Path))
+		ctlapi.Error(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s %s is not a control API route", r.Method, r.URL.Path))
 	})
 	return mux
 }
 
 // decode reads a JSON body strictly: unknown fields and trailing data are errors.
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "body: "+err.Error())
-		return false
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "bad_request", "body: more than one JSON value")
-		return false
-	}
-	return true
-}
-
 func writeLabError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, errNotFound):
-		writeError(w, http.StatusNotFound, "not_found", err.Error())
+		ctlapi.Error(w, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, errConflict):
-		writeError(w, http.StatusConflict, "conflict", err.Error())
+		ctlapi.Error(w, http.StatusConflict, "conflict", err.Error())
 	default:
-		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		ctlapi.Error(w, http.StatusInternalServerError, "internal", err.Error())
 	}
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b, _ = json.Marshal(map[string]any{"error": map[string]string{"code": "internal", "message": "encode: " + err.Error()}})
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	w.Write(b)
 }
