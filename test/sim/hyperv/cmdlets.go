@@ -428,15 +428,9 @@ func (x *exec) importVM() error {
 	} else {
 		path = x.c.String("Path")
 	}
-	cfg, d, ok := x.w.resolvePath(x.h, path)
-	if !ok {
-		if x.w.pathOnForeignDisk(x.h, path) {
-			return x.fail(notAccessible(vmNameFromPath(path), false))
-		}
-		return x.fail(hvError("import_path_not_found", path))
-	}
-	if d != nil && x.w.now().Sub(d.onlineSince) < x.w.cfg.Timing.DiskSettle {
-		return x.fail(notAccessible(cfg.Name, false))
+	cfg, d, e := x.configAt(path)
+	if e != nil {
+		return x.fail(e)
 	}
 	if !x.c.Has("CompatibilityReport") {
 		saved = cfg.Saved
@@ -458,6 +452,23 @@ func (x *exec) importVM() error {
 	return nil
 }
 
+// configAt finds the configuration file at path for Import-VM and
+// Compare-VM: not found, or not accessible while its disk is elsewhere or
+// still settling.
+func (x *exec) configAt(path string) (*VMConfig, *Disk, *ps.ErrorRecord) {
+	cfg, d, ok := x.w.resolvePath(x.h, path)
+	if !ok {
+		if x.w.pathOnForeignDisk(x.h, path) {
+			return nil, nil, notAccessible(vmNameFromPath(path), false)
+		}
+		return nil, nil, hvError("import_path_not_found", path)
+	}
+	if x.w.diskSettling(d) {
+		return nil, nil, notAccessible(cfg.Name, false)
+	}
+	return cfg, d, nil
+}
+
 func vmNameFromPath(p string) string {
 	if i := strings.LastIndexByte(p, '\\'); i >= 0 {
 		p = p[i+1:]
@@ -476,15 +487,9 @@ func (x *exec) compareVM() error {
 		x.c.Write(reportObject(x.h, rep))
 		return nil
 	}
-	cfg, d, ok := x.w.resolvePath(x.h, path)
-	if !ok {
-		if x.w.pathOnForeignDisk(x.h, path) {
-			return x.fail(notAccessible(vmNameFromPath(path), false))
-		}
-		return x.fail(hvError("import_path_not_found", path))
-	}
-	if d != nil && x.w.now().Sub(d.onlineSince) < x.w.cfg.Timing.DiskSettle {
-		return x.fail(notAccessible(cfg.Name, false))
+	cfg, _, e := x.configAt(path)
+	if e != nil {
+		return x.fail(e)
 	}
 	rep := &compatReport{host: x.h, path: cfg.Path, planned: cfg.clone()}
 	x.c.Write(reportObject(x.h, rep))

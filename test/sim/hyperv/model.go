@@ -608,7 +608,12 @@ func (w *World) settling(reg *Registration) bool {
 	if reg.Disk == "" {
 		return false
 	}
-	d := w.disks[strings.ToLower(reg.Disk)]
+	return w.diskSettling(w.disks[strings.ToLower(reg.Disk)])
+}
+
+// diskSettling reports whether d came online too recently for its files
+// to be accessible; a nil disk (host-local storage) never settles.
+func (w *World) diskSettling(d *Disk) bool {
 	return d != nil && w.now().Sub(d.onlineSince) < w.cfg.Timing.DiskSettle
 }
 
