@@ -727,21 +727,32 @@ func (x *exec) enableReplication() error {
 	})
 }
 
+// replicaServer finds the host named server for the primary half r on
+// this host, records its FQDN in r, and checks it is up and takes
+// replication from here with r's authentication and port.
+func (x *exec) replicaServer(server string, r *Replication) (*Host, *ps.ErrorRecord) {
+	rh := x.w.hostByName(server)
+	if rh == nil {
+		return nil, hvError("replica_unresolved", server)
+	}
+	r.ReplicaServer = rh.FQDN
+	if !rh.up {
+		return nil, hvError("replica_unreachable", server, r.Port)
+	}
+	if !rh.accepts(x.h, r.Auth, r.Port) {
+		return nil, hvError("replica_not_accepting", server, r.Auth, r.Port)
+	}
+	return rh, nil
+}
+
 // linkReplica connects a primary half to the Replica server: the VM there
 // must be a Replica waiting for this primary, or absent (then Hyper-V
 // creates it in the server's default storage location).
 func (x *exec) linkReplica(cfg *VMConfig, r *Replication, server string) *ps.ErrorRecord {
-	rh := x.w.hostByName(server)
 	r.ReplicaServer = strings.ToLower(server)
-	if rh == nil {
-		return hvError("replica_unresolved", server)
-	}
-	r.ReplicaServer = rh.FQDN
-	if !rh.up {
-		return hvError("replica_unreachable", server, r.Port)
-	}
-	if !rh.accepts(x.h, r.Auth, r.Port) {
-		return hvError("replica_not_accepting", server, r.Auth, r.Port)
+	rh, e := x.replicaServer(server, r)
+	if e != nil {
+		return e
 	}
 	reg := rh.regs[strings.ToLower(cfg.ID)]
 	if reg == nil {
@@ -887,16 +898,9 @@ func (x *exec) reverse(t target, cfg *VMConfig) *ps.ErrorRecord {
 	if e := x.settings(next); e != nil {
 		return e
 	}
-	oh := x.w.hostByName(server)
-	if oh == nil {
-		return hvError("replica_unresolved", server)
-	}
-	next.ReplicaServer = oh.FQDN
-	if !oh.up {
-		return hvError("replica_unreachable", server, next.Port)
-	}
-	if !oh.accepts(x.h, next.Auth, next.Port) {
-		return hvError("replica_not_accepting", server, next.Auth, next.Port)
+	oh, e := x.replicaServer(server, next)
+	if e != nil {
+		return e
 	}
 	oreg := oh.regs[strings.ToLower(cfg.ID)]
 	var ocfg *VMConfig
