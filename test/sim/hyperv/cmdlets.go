@@ -7,7 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"cmp"
 	"github.com/hvro/hvro/test/sim/hyperv/ps"
+	"slices"
 )
 
 const cmdClass = "Microsoft.HyperV.PowerShell.Commands."
@@ -668,13 +670,24 @@ func (x *exec) ambiguousSet() error {
 	return x.c.Fail(r)
 }
 
+// hasReplicaSetting reports whether the call sets anything of a primary
+// half, which -AsReplica cannot take.
+func (x *exec) hasReplicaSetting() bool {
+	return slices.ContainsFunc(replicaSettingNames, x.c.Has)
+}
+
+// replicaHalf is the relationship -AsReplica makes: a Replica waiting for
+// its initial replication from the allowed primary server.
+func (x *exec) replicaHalf() *Replication {
+	return &Replication{Mode: Replica, State: WaitingForInitialReplication, Health: Normal, FrequencySec: 300,
+		AllowedPrimaryServer: cmp.Or(x.c.String("AllowedPrimaryServer"), "*")}
+}
+
 func (x *exec) enableReplication() error {
 	c := x.c
 	if c.Bool("AsReplica") {
-		for _, n := range replicaSettingNames {
-			if c.Has(n) {
-				return x.ambiguousSet()
-			}
+		if x.hasReplicaSetting() {
+			return x.ambiguousSet()
 		}
 		return x.each(func(t target) *ps.ErrorRecord {
 			cfg, e := x.live(t, false)
@@ -687,11 +700,7 @@ func (x *exec) enableReplication() error {
 			if !x.h.repServer.Enabled {
 				return hvError("not_replica_server", x.h.FQDN)
 			}
-			allowed := c.String("AllowedPrimaryServer")
-			if allowed == "" {
-				allowed = "*"
-			}
-			cfg.Rep = &Replication{Mode: Replica, State: WaitingForInitialReplication, Health: Normal, FrequencySec: 300, AllowedPrimaryServer: allowed}
+			cfg.Rep = x.replicaHalf()
 			x.passthruReplication(cfg)
 			return nil
 		})
@@ -824,10 +833,8 @@ func (x *exec) setReplication() error {
 		return x.ambiguousSet()
 	}
 	if c.Bool("AsReplica") {
-		for _, n := range replicaSettingNames {
-			if c.Has(n) {
-				return x.ambiguousSet()
-			}
+		if x.hasReplicaSetting() {
+			return x.ambiguousSet()
 		}
 	}
 	return x.each(func(t target) *ps.ErrorRecord {
@@ -843,11 +850,7 @@ func (x *exec) setReplication() error {
 			if cfg.Rep != nil && cfg.Rep.Mode == Replica {
 				return hvError("invalid_replication_state", cfg.Name, cfg.Rep.State)
 			}
-			allowed := c.String("AllowedPrimaryServer")
-			if allowed == "" {
-				allowed = "*"
-			}
-			cfg.Rep = &Replication{Mode: Replica, State: WaitingForInitialReplication, Health: Normal, FrequencySec: 300, AllowedPrimaryServer: allowed}
+			cfg.Rep = x.replicaHalf()
 		case c.Bool("Reverse"):
 			if e := x.reverse(t, cfg); e != nil {
 				return e
