@@ -34,7 +34,9 @@ type Store interface {
 type Metrics interface {
 	Operation(kind, outcome string, d time.Duration)
 	Step(kind string, d time.Duration)
-	Pair(name, phase, health string, convergedAt time.Time)
+	// Pair exports a pair's phase, replication health, the reason it is
+	// degraded ("" when it is not) and when it last converged.
+	Pair(name, phase, health, degradedReason string, convergedAt time.Time)
 	// ForgetPair drops the series of a pair that is no longer managed.
 	ForgetPair(name string)
 	QueueDepth(n int)
@@ -48,6 +50,11 @@ type Config struct {
 	Pairs    []PairSpec
 	// Transient classifies a step error: true retries within the pass.
 	Transient func(error) bool
+	// Permanent says whether an error will not go away by retrying (the
+	// credentials were refused, the endpoint is not WinRM) and names the
+	// reason with a short stable word. A host whose inspection fails that
+	// way parks the pair Degraded with that reason instead of waiting.
+	Permanent func(error) (reason string, ok bool)
 
 	Workers     int           // concurrent pairs (default 4)
 	StepTimeout time.Duration // per step, an outer bound on the driver (default 2m)
@@ -61,12 +68,56 @@ type Config struct {
 	RetryBase        time.Duration // first retry delay, doubling (default 1s)
 	ProgressInterval time.Duration // re-check while an async transition runs (default 2s)
 	ResyncInterval   time.Duration // re-check every pair (default 30s)
-	BackoffMax       time.Duration // longest requeue delay after failures (default 2m)
+	BackoffMax       time.Duration // longest delay between retries, within a pass and between passes (default 2m)
 	DegradeAfter     int           // consecutive failed passes before Degraded (default 3)
 
 	Logger  *slog.Logger
 	Metrics Metrics
 	Now     func() time.Time
+}
+
+// Tunables are the settings a configuration reload may change while passes
+// run; each pass reads them when it needs them.
+type Tunables struct {
+	Workers          int
+	StepTimeout      time.Duration
+	CommandTimeout   time.Duration
+	StepRetries      int
+	RetryBase        time.Duration
+	ProgressInterval time.Duration
+	ResyncInterval   time.Duration
+	BackoffMax       time.Duration
+	DegradeAfter     int
+}
+
+// Tunables returns cfg's tunables with the defaults filled in.
+func (cfg Config) Tunables() Tunables {
+	t := Tunables{Workers: cfg.Workers, StepTimeout: cfg.StepTimeout, CommandTimeout: cfg.CommandTimeout,
+		StepRetries: cfg.StepRetries, RetryBase: cfg.RetryBase, ProgressInterval: cfg.ProgressInterval,
+		ResyncInterval: cfg.ResyncInterval, BackoffMax: cfg.BackoffMax, DegradeAfter: cfg.DegradeAfter}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&t.StepTimeout, 2*time.Minute)
+	def(&t.CommandTimeout, t.StepTimeout)
+	def(&t.RetryBase, time.Second)
+	def(&t.ProgressInterval, 2*time.Second)
+	def(&t.ResyncInterval, 30*time.Second)
+	def(&t.BackoffMax, 2*time.Minute)
+	if t.Workers <= 0 {
+		t.Workers = 4
+	}
+	if t.StepRetries < 0 {
+		t.StepRetries = 0
+	} else if t.StepRetries == 0 {
+		t.StepRetries = 3
+	}
+	if t.DegradeAfter <= 0 {
+		t.DegradeAfter = 3
+	}
+	return t
 }
 
 // Controller reconciles every pair, one serialized worker per pair.
@@ -76,23 +127,34 @@ type Controller struct {
 	queue *Queue
 
 	mu       sync.Mutex
+	tun      Tunables
 	pairs    map[string]*pairState
 	byGroup  map[GroupKey][]string // the pairs that use a group, sorted; rebuilt with pairs
 	groups   map[GroupKey]GroupState
 	clusters Clusters
 	stopping bool
+	running  int          // worker goroutines alive
+	resyncT  *time.Ticker // nil until Start
 
 	runCtx  context.Context
 	cancel  context.CancelFunc
 	workers sync.WaitGroup
 }
 
+// pairState is what the controller keeps of a pair between passes.
+// gen, primary and paused are copies of the stored record and change only
+// through apply; the rest is memory only.
 type pairState struct {
-	spec     PairSpec
-	gen      uint64
-	primary  string // primary cluster (from the store)
-	paused   bool
+	spec    PairSpec
+	gen     uint64
+	primary string // primary cluster
+	paused  bool
+
+	// failures counts failed passes at this generation (towards Degraded);
+	// retries counts consecutive passes that asked to back off (the delay).
+	// Both reset when the pair converges or a new observation arrives.
 	failures int
+	retries  int
 	// holdUntil: do not act before this time (a command a crashed hvro
 	// sent may still run on a host).
 	holdUntil time.Time
@@ -103,16 +165,48 @@ type pairState struct {
 	waiters        []*waiter
 }
 
+// apply copies the fields memory mirrors from a committed record of the
+// pair. Writers commit in one order and report back in another, so a
+// record older than what memory holds is ignored; that is safe because
+// every write that changes the primary role or the pause also raises the
+// generation (bumpPair), so an equal generation carries equal values.
+func (ps *pairState) apply(p store.Pair) {
+	if p.Generation < ps.gen {
+		return
+	}
+	ps.gen, ps.primary, ps.paused = p.Generation, p.PrimaryCluster, p.Paused
+}
+
+// A waiter's channel has capacity 1 and receives exactly one result: the
+// sender (publish, finishWaiters) removes the waiter from its pair under mu
+// in the same step as it sends, so the send never blocks and never repeats;
+// a hook that stops waiting removes its own waiters (dropWaiters) the same
+// way. Requests (evacRequest, failoverRequest) follow the same rule.
 type waiter struct {
 	minGen uint64
 	ch     chan PassResult
 }
 
+// ResultKind says how a pass ended, for the hooks and operators waiting on it.
+type ResultKind string
+
+// Pass result kinds.
+const (
+	ResultConverged   ResultKind = "converged"
+	ResultProgressing ResultKind = "progressing"
+	ResultWaiting     ResultKind = "waiting"
+	ResultDegraded    ResultKind = "degraded"
+	ResultFailed      ResultKind = "failed"
+	ResultEvacuated   ResultKind = "evacuated"
+	ResultPaused      ResultKind = "paused"
+	ResultStopping    ResultKind = "stopping"
+)
+
 // PassResult is what a finished pass tells waiting hooks.
 type PassResult struct {
 	Pair       string
 	Gen        uint64
-	Kind       string // converged, progressing, degraded, waiting, failed, evacuated, paused
+	Kind       ResultKind
 	OpID       uint64
 	Message    string
 	FailedHost string
@@ -133,6 +227,8 @@ var (
 	// ErrStopping: the controller is shutting down.
 	ErrStopping  = errors.New("hvro is shutting down")
 	errAbandoned = errors.New("generation changed: plan abandoned")
+	// errJournal: the journal could not be written, so nothing may run.
+	errJournal = errors.New("the journal cannot be written")
 )
 
 // New validates the configuration and loads every pair's state.
@@ -140,30 +236,11 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Store == nil || cfg.Hosts == nil {
 		return nil, errors.New("orchestrator: Store and Hosts are required")
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&cfg.StepTimeout, 2*time.Minute)
-	def(&cfg.CommandTimeout, cfg.StepTimeout)
-	def(&cfg.RetryBase, time.Second)
-	def(&cfg.ProgressInterval, 2*time.Second)
-	def(&cfg.ResyncInterval, 30*time.Second)
-	def(&cfg.BackoffMax, 2*time.Minute)
-	if cfg.Workers <= 0 {
-		cfg.Workers = 4
-	}
-	if cfg.StepRetries < 0 {
-		cfg.StepRetries = 0
-	} else if cfg.StepRetries == 0 {
-		cfg.StepRetries = 3
-	}
-	if cfg.DegradeAfter <= 0 {
-		cfg.DegradeAfter = 3
-	}
 	if cfg.Transient == nil {
 		cfg.Transient = func(error) bool { return false }
+	}
+	if cfg.Permanent == nil {
+		cfg.Permanent = func(error) (string, bool) { return "", false }
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -174,7 +251,8 @@ func New(cfg Config) (*Controller, error) {
 	c := &Controller{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		queue:    NewQueue(cfg.ProgressInterval, cfg.BackoffMax),
+		queue:    NewQueue(),
+		tun:      cfg.Tunables(),
 		pairs:    map[string]*pairState{},
 		groups:   map[GroupKey]GroupState{},
 		clusters: cfg.Clusters,
@@ -185,11 +263,40 @@ func New(cfg Config) (*Controller, error) {
 	return c, nil
 }
 
+// Tunables returns the tunables in force.
+func (c *Controller) Tunables() Tunables {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tun
+}
+
+// SetTunables applies reloaded tunables. Running steps keep the timeouts
+// they started with; everything after uses the new ones. Fewer workers take
+// effect as running workers finish their pass.
+func (c *Controller) SetTunables(t Tunables) {
+	t = Config{Workers: t.Workers, StepTimeout: t.StepTimeout, CommandTimeout: t.CommandTimeout, StepRetries: t.StepRetries,
+		RetryBase: t.RetryBase, ProgressInterval: t.ProgressInterval, ResyncInterval: t.ResyncInterval,
+		BackoffMax: t.BackoffMax, DegradeAfter: t.DegradeAfter}.Tunables()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.tun
+	c.tun = t
+	if c.resyncT != nil && old.ResyncInterval != t.ResyncInterval {
+		c.resyncT.Reset(t.ResyncInterval)
+	}
+	if c.runCtx != nil && !c.stopping {
+		c.startWorkersLocked()
+	}
+}
+
 // SetPairs replaces the managed pairs and clusters (config reload). A pair
 // that disappears is no longer managed; its replication is left as it is.
+// What the store holds of a pair (its primary role, generation, pause) is
+// never moved backwards by a reload: memory takes it from the committed
+// records (apply).
 func (c *Controller) SetPairs(specs []PairSpec, clusters Clusters) error {
 	now := c.cfg.Now()
-	loaded := map[string]*pairState{}
+	loaded := map[string]store.Pair{}
 	err := c.cfg.Store.Update(func(tx store.Tx) error {
 		for _, s := range specs {
 			if _, ok := s.Sides[s.InitialPrimary]; !ok || len(s.Sides) != 2 {
@@ -198,7 +305,7 @@ func (c *Controller) SetPairs(specs []PairSpec, clusters Clusters) error {
 			p, err := tx.Pair(s.Name)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
-				p = store.Pair{Name: s.Name, PrimaryCluster: s.InitialPrimary, Phase: "Pending"}
+				p = store.Pair{Name: s.Name, PrimaryCluster: s.InitialPrimary, Phase: store.PhasePending}
 			case err != nil:
 				return fmt.Errorf("load pair %s: %w", s.Name, err)
 			}
@@ -210,35 +317,44 @@ func (c *Controller) SetPairs(specs []PairSpec, clusters Clusters) error {
 			if err := tx.PutPair(p); err != nil {
 				return fmt.Errorf("save pair %s: %w", s.Name, err)
 			}
-			loaded[s.Name] = &pairState{spec: s, gen: p.Generation, primary: p.PrimaryCluster, paused: p.Paused}
+			loaded[s.Name] = p
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	specOf := map[string]PairSpec{}
+	for _, s := range specs {
+		specOf[s.Name] = s
+	}
 	c.mu.Lock()
-	for name, ps := range loaded {
-		if old, ok := c.pairs[name]; ok {
-			// Keep the in-flight requests and waiters of a pair that stays.
-			old.spec, old.primary, old.paused = ps.spec, ps.primary, ps.paused
-			old.raiseGen(ps.gen)
-			loaded[name] = old
+	pairs := map[string]*pairState{}
+	for name, rec := range loaded {
+		ps, ok := c.pairs[name]
+		if !ok {
+			// A pair new to memory: the record just read is the newest.
+			ps = &pairState{}
 		}
+		// A pair that stays keeps its requests and waiters, and its
+		// stored fields unless this record is newer than what memory holds.
+		ps.spec = specOf[name]
+		ps.apply(rec)
+		pairs[name] = ps
 	}
 	for name, old := range c.pairs {
-		if _, ok := loaded[name]; !ok {
-			c.finishWaiters(old, PassResult{Pair: name, Kind: "failed", Message: "the pair was removed from the configuration"})
+		if _, ok := pairs[name]; !ok {
+			c.finishWaiters(old, PassResult{Pair: name, Kind: ResultFailed, Message: "the pair was removed from the configuration"})
 			if m := c.cfg.Metrics; m != nil {
 				m.ForgetPair(name)
 			}
 		}
 	}
-	c.pairs, c.clusters = loaded, clusters
+	c.pairs, c.clusters = pairs, clusters
 	// Every poll of every group looks its pairs up: keep that independent
 	// of how many pairs there are.
 	c.byGroup = map[GroupKey][]string{}
-	for name, ps := range loaded {
+	for name, ps := range pairs {
 		for _, sd := range ps.spec.Sides {
 			k := GroupKey{sd.Cluster, sd.Group}
 			c.byGroup[k] = append(c.byGroup[k], name)
@@ -248,7 +364,7 @@ func (c *Controller) SetPairs(specs []PairSpec, clusters Clusters) error {
 		sort.Strings(names)
 	}
 	c.mu.Unlock()
-	for name := range loaded {
+	for name := range pairs {
 		c.queue.Add(name)
 	}
 	return nil
@@ -279,11 +395,12 @@ func (c *Controller) Start(ctx context.Context) error {
 		return fmt.Errorf("mark interrupted operations: %w", err)
 	}
 	now := c.cfg.Now()
+	cmdTimeout := c.Tunables().CommandTimeout
 	for _, op := range interrupted {
 		hold := now
 		for _, st := range op.Plan {
 			if st.Outcome == store.OutcomeInterrupted && st.Host != "" && !st.Started.IsZero() {
-				if until := st.Started.Add(c.cfg.CommandTimeout); until.After(hold) {
+				if until := st.Started.Add(cmdTimeout); until.After(hold) {
 					hold = until
 				}
 			}
@@ -297,14 +414,23 @@ func (c *Controller) Start(ctx context.Context) error {
 			"pair", op.Pair, "op", op.ID, "kind", op.Kind, "wait", hold.Sub(now).Round(time.Millisecond).String())
 		c.queue.AddAfter(op.Pair, hold.Sub(now))
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.runCtx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	for i := 0; i < c.cfg.Workers; i++ {
+	c.resyncT = time.NewTicker(c.tun.ResyncInterval)
+	c.startWorkersLocked()
+	c.workers.Add(1)
+	go c.resync(c.resyncT)
+	return nil
+}
+
+// startWorkersLocked starts workers up to the tunable count. Caller holds mu.
+func (c *Controller) startWorkersLocked() {
+	for c.running < c.tun.Workers {
+		c.running++
 		c.workers.Add(1)
 		go c.worker()
 	}
-	c.workers.Add(1)
-	go c.resync()
-	return nil
 }
 
 // Stop drains: the running step of every pass finishes and is journaled,
@@ -319,7 +445,7 @@ func (c *Controller) Stop() {
 	for _, ps := range c.pairs {
 		// Waiting hooks learn nothing went wrong on their node: hvro is
 		// restarting, so their scripts fail open.
-		c.finishWaiters(ps, PassResult{Pair: ps.spec.Name, Kind: "stopping", Message: ErrStopping.Error()})
+		c.finishWaiters(ps, PassResult{Pair: ps.spec.Name, Kind: ResultStopping, Message: ErrStopping.Error()})
 	}
 	c.mu.Unlock()
 	c.queue.ShutDown()
@@ -342,17 +468,103 @@ func (c *Controller) worker() {
 		if !ok {
 			return
 		}
-		c.pass(key)
+		c.handle(key, c.pass(key))
 		c.queue.Done(key)
 		if m := c.cfg.Metrics; m != nil {
 			m.QueueDepth(c.queue.Len())
 		}
+		if c.retire() {
+			return
+		}
 	}
 }
 
-func (c *Controller) resync() {
+// retire ends this worker when a reload lowered the worker count.
+func (c *Controller) retire() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running > c.tun.Workers {
+		c.running--
+		return true
+	}
+	return false
+}
+
+// next is what a pass asks of the queue.
+type next int
+
+const (
+	// idle: nothing to do until an observation, a request or the resync
+	// (converged, waiting for a group to settle, parked Degraded, paused).
+	idle next = iota
+	// again: look again at once (a plan ran, or was abandoned because the
+	// world changed under it).
+	again
+	// later: look again after passOutcome.after (an asynchronous
+	// transition runs, a restart hold).
+	later
+	// retry: a transient trouble; look again after a delay that grows
+	// with each consecutive retry of the pair, up to BackoffMax.
+	retry
+)
+
+// passOutcome is what a pass returns; handle alone acts on it.
+type passOutcome struct {
+	next  next
+	after time.Duration
+	// report, when set, answers the hooks waiting for this generation.
+	report *PassResult
+	// settled: the pass converged or a plan succeeded: failure and backoff
+	// counts start over.
+	settled bool
+}
+
+// handle is the one place that decides what the queue does after a pass.
+func (c *Controller) handle(name string, o passOutcome) {
+	if o.report != nil {
+		c.publish(name, *o.report)
+	}
+	c.mu.Lock()
+	ps, ok := c.pairs[name]
+	var delay time.Duration
+	if ok {
+		if o.settled {
+			ps.failures, ps.retries = 0, 0
+		}
+		switch o.next {
+		case retry:
+			delay = backoffDelay(c.tun, ps.retries)
+			ps.retries++
+		default:
+			ps.retries = 0
+		}
+	}
+	c.mu.Unlock()
+	if !ok {
+		return
+	}
+	switch o.next {
+	case again:
+		c.queue.Add(name)
+	case later:
+		c.queue.AddAfter(name, o.after)
+	case retry:
+		c.queue.AddAfter(name, delay)
+	}
+}
+
+// backoffDelay is the wait before a pair's retries+1st consecutive retry:
+// RetryBase doubling, at most BackoffMax.
+func backoffDelay(t Tunables, retries int) time.Duration {
+	d := t.RetryBase
+	for i := 0; i < retries && d < t.BackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, t.BackoffMax)
+}
+
+func (c *Controller) resync(t *time.Ticker) {
 	defer c.workers.Done()
-	t := time.NewTicker(c.cfg.ResyncInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -370,12 +582,7 @@ func (c *Controller) resync() {
 func (c *Controller) PairNames() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]string, 0, len(c.pairs))
-	for n := range c.pairs {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(c.pairs))
 }
 
 // Observe records an observation of a group from the poller. It bumps the
@@ -416,18 +623,20 @@ func (c *Controller) observe(key GroupKey, o Observation, note string) (map[stri
 	if eff.Source == store.SourceHook {
 		rec.Hook = &store.HookInfo{Phase: eff.Phase, Event: eff.Event, Factor: eff.Factor, Server: eff.Owner, Disk: eff.Disk}
 	}
+	var recs []store.Pair
 	err := c.cfg.Store.Update(func(tx store.Tx) error {
+		recs = recs[:0]
 		if err := tx.PutObservation(rec); err != nil {
 			return err
 		}
 		for _, n := range names {
-			g, err := bumpPair(tx, n, c.cfg.Now(), func(p *store.Pair) {
+			p, err := bumpPair(tx, n, c.cfg.Now(), func(p *store.Pair) {
 				p.Degraded = nil // a new observation clears Degraded
 			})
 			if err != nil {
 				return err
 			}
-			gens[n] = g
+			recs = append(recs, p)
 			if note != "" {
 				if _, err := tx.AppendEvent(store.Event{At: c.cfg.Now(), Pair: n, Kind: o.Source, Message: note}); err != nil {
 					return err
@@ -440,15 +649,16 @@ func (c *Controller) observe(key GroupKey, o Observation, note string) (map[stri
 		return nil, fmt.Errorf("store observation of %s: %w", key, err)
 	}
 	c.mu.Lock()
-	for n, g := range gens {
-		if ps, ok := c.pairs[n]; ok {
-			ps.raiseGen(g)
-			ps.failures = 0
+	for _, p := range recs {
+		gens[p.Name] = p.Generation
+		if ps, ok := c.pairs[p.Name]; ok {
+			ps.apply(p)
+			// New facts: earlier failures say nothing about them.
+			ps.failures, ps.retries = 0, 0
 		}
 	}
 	c.mu.Unlock()
 	for _, n := range names {
-		c.queue.Forget(n)
 		c.queue.Add(n)
 	}
 	c.log.Info("observation", "cluster", key.Cluster, "group", key.Group, "status", eff.Status, "owner", eff.Owner, "source", eff.Source, "error", eff.Err)
@@ -464,11 +674,7 @@ func sameObservation(a, b Observation) bool {
 func (c *Controller) Groups() map[GroupKey]GroupState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[GroupKey]GroupState, len(c.groups))
-	for k, v := range c.groups {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(c.groups)
 }
 
 // Reconcile queues a pass for a pair.
@@ -476,6 +682,9 @@ func (c *Controller) Reconcile(name string) error {
 	c.mu.Lock()
 	ps, ok := c.pairs[name]
 	paused := ok && ps.paused
+	if ok {
+		ps.retries = 0 // the operator asked: now, not after a backoff
+	}
 	c.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownPair, name)
@@ -483,7 +692,6 @@ func (c *Controller) Reconcile(name string) error {
 	if paused {
 		return fmt.Errorf("%s: %w", name, ErrPaused)
 	}
-	c.queue.Forget(name)
 	c.queue.Add(name)
 	return nil
 }
@@ -492,17 +700,17 @@ func (c *Controller) Reconcile(name string) error {
 // step it is running and then does nothing until resumed.
 func (c *Controller) SetPaused(name string, paused bool) error {
 	c.mu.Lock()
-	ps, ok := c.pairs[name]
+	_, ok := c.pairs[name]
 	c.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownPair, name)
 	}
-	var gen uint64
+	var rec store.Pair
 	err := c.cfg.Store.Update(func(tx store.Tx) (err error) {
-		gen, err = bumpPair(tx, name, c.cfg.Now(), func(p *store.Pair) {
+		rec, err = bumpPair(tx, name, c.cfg.Now(), func(p *store.Pair) {
 			p.Paused = paused
 			if paused {
-				p.Phase = "Paused"
+				p.Phase = store.PhasePaused
 			}
 		})
 		if err != nil {
@@ -515,8 +723,9 @@ func (c *Controller) SetPaused(name string, paused bool) error {
 		return fmt.Errorf("pause %s: %w", name, err)
 	}
 	c.mu.Lock()
-	ps.paused = paused
-	ps.raiseGen(gen)
+	if ps, ok := c.pairs[name]; ok {
+		ps.apply(rec)
+	}
 	c.mu.Unlock()
 	c.queue.Add(name)
 	return nil
@@ -533,7 +742,7 @@ func (c *Controller) event(pair, op, kind, msg string) {
 	}
 }
 
-// finishWaiters answers every waiter of a pair. Caller holds mu.
+// finishWaiters answers every waiter and request of a pair. Caller holds mu.
 func (c *Controller) finishWaiters(ps *pairState, r PassResult) {
 	for _, w := range ps.waiters {
 		w.ch <- r
@@ -565,5 +774,18 @@ func (c *Controller) publish(name string, r PassResult) {
 		}
 		kept = append(kept, w)
 	}
+	clear(ps.waiters[len(kept):])
 	ps.waiters = kept
+}
+
+// dropWaiters removes the given waiters of a pair that nobody reads any
+// more (their hook stopped waiting), so they cannot pile up.
+func (c *Controller) dropWaiters(name string, gone ...*waiter) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ps, ok := c.pairs[name]
+	if !ok {
+		return
+	}
+	ps.waiters = slices.DeleteFunc(ps.waiters, func(w *waiter) bool { return slices.Contains(gone, w) })
 }

@@ -24,6 +24,8 @@ type fakeWorld struct {
 	firstRun time.Time // when the first step ran
 	// hooks for individual tests
 	beforeRun func(host string, s Step) error
+	// runCtx, when set, runs before beforeRun with the step's context.
+	runCtx func(ctx context.Context, host string, s Step) error
 }
 
 func newFakeWorld() *fakeWorld {
@@ -59,6 +61,11 @@ func (h fakeHost) Inspect(ctx context.Context, vm string) (HostView, error) {
 }
 
 func (h fakeHost) Run(ctx context.Context, vm string, s Step, _ Settings) (string, error) {
+	if hook := h.w.runCtx; hook != nil {
+		if err := hook(ctx, h.name, s); err != nil {
+			return "", err
+		}
+	}
 	if hook := h.w.beforeRun; hook != nil {
 		if err := hook(h.name, s); err != nil {
 			return "", err
@@ -69,7 +76,11 @@ func (h fakeHost) Run(ctx context.Context, vm string, s Step, _ Settings) (strin
 	if len(h.w.runs) == 0 {
 		h.w.firstRun = time.Now()
 	}
-	h.w.runs = append(h.w.runs, string(s.Kind)+"@"+h.name)
+	kind := string(s.Kind)
+	if s.Mode != StopShutdown {
+		kind += "(" + string(s.Mode) + ")"
+	}
+	h.w.runs = append(h.w.runs, kind+"@"+h.name)
 	v := h.w.views[h.name]
 	switch s.Kind {
 	case StepStartVM:
@@ -198,7 +209,7 @@ func (h *harness) ops() []store.Operation {
 	return ops
 }
 
-func (h *harness) waitPhase(phase string) store.Pair {
+func (h *harness) waitPhase(phase store.Phase) store.Pair {
 	h.t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -481,11 +492,11 @@ func TestFailoverSwitchesRole(t *testing.T) {
 	w := newFakeWorld()
 	h := newHarness(t, w, nil)
 	h.waitPhase("Converged")
-	id, done, err := h.c.Failover("vm1", true)
+	id, done, err := h.c.Failover("vm1", FailoverRequest{Planned: true})
 	if err != nil || id == 0 {
 		t.Fatalf("failover: %d %v", id, err)
 	}
-	if _, _, err := h.c.Failover("vm1", true); !errors.Is(err, ErrBusy) {
+	if _, _, err := h.c.Failover("vm1", FailoverRequest{Planned: true}); !errors.Is(err, ErrBusy) {
 		t.Fatalf("a second failover while the first is queued or running: %v, want ErrBusy", err)
 	}
 	if r := within.Recv(t, done, "failover result"); r.Kind != "converged" || r.OpID != id {
@@ -512,7 +523,7 @@ func TestFailoverSwitchesRole(t *testing.T) {
 	w.mu.Lock()
 	w.views["node1"] = HostView{Err: errors.New("host down")}
 	w.mu.Unlock()
-	_, done, err = h.c.Failover("vm1", true)
+	_, done, err = h.c.Failover("vm1", FailoverRequest{Planned: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -627,7 +638,7 @@ func TestPauseResume(t *testing.T) {
 	if err := h.c.Reconcile("vm1"); !errors.Is(err, ErrPaused) {
 		t.Fatalf("reconcile paused: %v", err)
 	}
-	if _, _, err := h.c.Failover("vm1", true); !errors.Is(err, ErrPaused) {
+	if _, _, err := h.c.Failover("vm1", FailoverRequest{Planned: true}); !errors.Is(err, ErrPaused) {
 		t.Fatalf("failover paused: %v", err)
 	}
 	if err := h.c.SetPaused("vm1", false); err != nil {
@@ -704,7 +715,7 @@ func TestHoldKeepsQueuedRequests(t *testing.T) {
 	const hold = 400 * time.Millisecond
 	c, started := startAfterCrash(t, w, hold)
 
-	id, done, err := c.Failover("vm1", true)
+	id, done, err := c.Failover("vm1", FailoverRequest{Planned: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -726,7 +737,7 @@ func TestHoldKeepsQueuedRequests(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the failover queued during the hold never ran")
 	}
-	if _, _, err := c.Failover("vm1", false); errors.Is(err, ErrBusy) {
+	if _, _, err := c.Failover("vm1", FailoverRequest{}); errors.Is(err, ErrBusy) {
 		t.Fatalf("a failover after the first one ended: %v", err)
 	}
 }

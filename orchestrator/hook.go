@@ -19,9 +19,20 @@ type HookRequest struct {
 	Event, Factor, Disk    string // CLP_EVENT, CLP_FACTOR, CLP_DISK
 }
 
+// Outcome is what a hook's script should tell ECX, worst last.
+type Outcome string
+
+// Hook outcomes, in rank order (worse later).
+const (
+	OutcomeOK       Outcome = "ok"
+	OutcomePending  Outcome = "pending"
+	OutcomeDegraded Outcome = "degraded"
+	OutcomeFailed   Outcome = "failed"
+)
+
 // HookResult is the answer a hook waits for.
 type HookResult struct {
-	Outcome string           `json:"outcome"` // ok | degraded | failed | pending
+	Outcome Outcome          `json:"outcome"`
 	Op      uint64           `json:"op,omitempty"`
 	Pairs   []HookPairResult `json:"pairs"`
 	Message string           `json:"message"`
@@ -29,10 +40,10 @@ type HookResult struct {
 
 // HookPairResult is the outcome for one pair of the group.
 type HookPairResult struct {
-	Pair    string `json:"pair"`
-	Outcome string `json:"outcome"`
-	Op      uint64 `json:"op,omitempty"`
-	Message string `json:"message"`
+	Pair    string  `json:"pair"`
+	Outcome Outcome `json:"outcome"`
+	Op      uint64  `json:"op,omitempty"`
+	Message string  `json:"message"`
 }
 
 // ErrInvalidHook: the hook request is malformed.
@@ -84,8 +95,15 @@ func (c *Controller) Hook(ctx context.Context, h HookRequest, wait time.Duration
 	type pending struct {
 		name string
 		ch   chan PassResult
+		w    *waiter // a start hook's waiter, dropped if the wait ends first
 	}
 	var waits []pending
+	// The hook answers before its wait ends, with a margin to write the
+	// answer: an evacuation must be done (or have escalated) by then.
+	var deadline time.Time
+	if wait > 0 {
+		deadline = c.cfg.Now().Add(wait - min(wait/10, time.Second))
+	}
 	c.mu.Lock()
 	for _, n := range names {
 		ps := c.pairs[n]
@@ -94,26 +112,32 @@ func (c *Controller) Hook(ctx context.Context, h HookRequest, wait time.Duration
 		}
 		primarySide := ps.spec.Sides[ps.primary].Group == h.Group && ps.primary == h.Cluster
 		ch := make(chan PassResult, 1)
+		p := pending{name: n, ch: ch}
 		switch {
+		case ps.paused && h.Phase == "stop":
+			// Hands off a paused pair, also when its disk leaves: the
+			// operator may be moving it by hand (OPERATIONS.md).
+			ch <- PassResult{Pair: n, Gen: gens[n], Kind: ResultPaused, Message: "the pair is paused: hvro did not shut it down or remove its replication before the disk left " + host}
 		case h.Phase == "stop":
 			// The evacuation is the work itself: queued whether or not
 			// the caller waits for it.
-			ps.evacs = append(ps.evacs, &evacRequest{leaving: host, primarySide: primarySide, factor: strings.ToUpper(h.Factor), trigger: trigger, done: ch})
+			ps.evacs = append(ps.evacs, &evacRequest{leaving: host, primarySide: primarySide, factor: strings.ToUpper(h.Factor), trigger: trigger, deadline: deadline, done: ch})
 		case wait > 0:
-			ps.waiters = append(ps.waiters, &waiter{minGen: gens[n], ch: ch})
+			p.w = &waiter{minGen: gens[n], ch: ch}
+			ps.waiters = append(ps.waiters, p.w)
 		}
-		waits = append(waits, pending{n, ch})
+		waits = append(waits, p)
 	}
 	c.mu.Unlock()
 	for _, n := range names {
 		c.queue.Add(n)
 	}
 
-	res := HookResult{Outcome: "ok"}
+	res := HookResult{Outcome: OutcomeOK}
 	if wait <= 0 {
-		res.Outcome, res.Message = "pending", "recorded; not waiting for the outcome"
+		res.Outcome, res.Message = OutcomePending, "recorded; not waiting for the outcome"
 		for _, w := range waits {
-			res.Pairs = append(res.Pairs, HookPairResult{Pair: w.name, Outcome: "pending"})
+			res.Pairs = append(res.Pairs, HookPairResult{Pair: w.name, Outcome: OutcomePending})
 		}
 		return res, nil
 	}
@@ -123,7 +147,7 @@ func (c *Controller) Hook(ctx context.Context, h HookRequest, wait time.Duration
 	defer cancel()
 	var msgs []string
 	for _, w := range waits {
-		pr := HookPairResult{Pair: w.name, Outcome: "pending", Message: "still working when the wait ended"}
+		pr := HookPairResult{Pair: w.name, Outcome: OutcomePending, Message: "still working when the wait ended"}
 		select {
 		case r := <-w.ch:
 			pr = HookPairResult{Pair: w.name, Outcome: hookOutcome(h, host, r), Op: r.OpID, Message: r.Message}
@@ -133,6 +157,9 @@ func (c *Controller) Hook(ctx context.Context, h HookRequest, wait time.Duration
 		case <-wctx.Done():
 			if ctx.Err() != nil {
 				pr.Message = "the caller went away: " + ctx.Err().Error()
+			}
+			if w.w != nil {
+				c.dropWaiters(w.name, w.w)
 			}
 		}
 		res.Pairs = append(res.Pairs, pr)
@@ -153,12 +180,25 @@ func checkHookField(name, v string) error {
 	if len(v) > maxHookField {
 		return fmt.Errorf("%w: %s is %d bytes long; at most %d", ErrInvalidHook, name, len(v), maxHookField)
 	}
+	if err := checkText(name, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidHook, err)
+	}
+	return nil
+}
+
+// checkText refuses text that would reach terminals and logs as something
+// else than it says: invalid UTF-8, control characters, and the format
+// characters that reorder what a terminal shows (U+202E and kin).
+func checkText(name, v string) error {
 	if !utf8.ValidString(v) {
-		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalidHook, name)
+		return fmt.Errorf("%s is not valid UTF-8", name)
 	}
 	for _, r := range v {
 		if unicode.IsControl(r) {
-			return fmt.Errorf("%w: %s contains the control character %U", ErrInvalidHook, name, r)
+			return fmt.Errorf("%s contains the control character %U", name, r)
+		}
+		if unicode.Is(unicode.Cf, r) {
+			return fmt.Errorf("%s contains the invisible format character %U", name, r)
 		}
 	}
 	return nil
@@ -167,33 +207,55 @@ func checkHookField(name, v string) error {
 // hookOutcome maps a pass result to what the script should tell ECX.
 // "failed" (exit 1: try another node) only when this very node could not
 // take the VM; a stop hook never fails the group's stop.
-func hookOutcome(h HookRequest, host string, r PassResult) string {
+func hookOutcome(h HookRequest, host string, r PassResult) Outcome {
 	switch r.Kind {
-	case "converged", "progressing", "evacuated", "waiting":
-		return "ok"
-	case "degraded", "paused":
-		return "degraded"
-	case "stopping":
-		return "pending"
+	case ResultConverged, ResultProgressing, ResultEvacuated, ResultWaiting:
+		return OutcomeOK
+	case ResultDegraded, ResultPaused:
+		return OutcomeDegraded
+	case ResultStopping:
+		return OutcomePending
 	}
 	if h.Phase == "start" && r.FailedHost == host && (r.FailedStep == StepRegister || r.FailedStep == StepStartVM || r.FailedStep == StepEnableReplica) {
-		return "failed"
+		return OutcomeFailed
 	}
-	return "degraded"
+	return OutcomeDegraded
 }
 
-var outcomeRank = map[string]int{"ok": 0, "pending": 1, "degraded": 2, "failed": 3}
+var outcomeRank = map[Outcome]int{OutcomeOK: 0, OutcomePending: 1, OutcomeDegraded: 2, OutcomeFailed: 3}
 
-func worse(a, b string) string {
+func worse(a, b Outcome) Outcome {
 	if outcomeRank[b] > outcomeRank[a] {
 		return b
 	}
 	return a
 }
 
+// ErrInvalidFailover: the failover request is malformed.
+var ErrInvalidFailover = errors.New("invalid failover request")
+
+// maxReason bounds a forced failover's reason: it goes to the journal.
+const maxReason = 1024
+
 // Failover queues a move of the primary role to the other cluster and
 // returns the operation id at once; done receives the outcome.
-func (c *Controller) Failover(name string, planned bool) (uint64, <-chan PassResult, error) {
+func (c *Controller) Failover(name string, req FailoverRequest) (uint64, <-chan PassResult, error) {
+	req.Reason = strings.TrimSpace(req.Reason)
+	switch {
+	case req.Force && req.Planned:
+		return 0, nil, fmt.Errorf("%w: force applies to an unplanned failover only (a planned one needs both sides)", ErrInvalidFailover)
+	case req.Force && req.Reason == "":
+		return 0, nil, fmt.Errorf("%w: force needs a reason for the journal (why the primary site is known to be lost)", ErrInvalidFailover)
+	case !req.Force && req.Reason != "":
+		return 0, nil, fmt.Errorf("%w: a reason is only recorded with force", ErrInvalidFailover)
+	case len(req.Reason) > maxReason:
+		return 0, nil, fmt.Errorf("%w: reason is %d bytes long; at most %d", ErrInvalidFailover, len(req.Reason), maxReason)
+	}
+	if req.Reason != "" {
+		if err := checkText("reason", req.Reason); err != nil {
+			return 0, nil, fmt.Errorf("%w: %v", ErrInvalidFailover, err)
+		}
+	}
 	c.mu.Lock()
 	ps, ok := c.pairs[name]
 	switch {
@@ -212,13 +274,17 @@ func (c *Controller) Failover(name string, planned bool) (uint64, <-chan PassRes
 	}
 	gen := ps.gen
 	c.mu.Unlock()
-	kind := "failover-unplanned"
-	if planned {
-		kind = "failover-planned"
+	kind := store.OpFailoverUnplanned
+	if req.Planned {
+		kind = store.OpFailoverPlanned
+	}
+	trigger := "operator"
+	if req.Force {
+		trigger = "operator, forced: " + req.Reason
 	}
 	// The plan is made when the operation runs; journal it now so the
 	// operator gets an id to follow.
-	op, err := c.journalPlan(name, kind, "operator", gen, nil)
+	op, err := c.journalPlan(name, kind, trigger, gen, nil)
 	if err != nil {
 		return 0, nil, fmt.Errorf("journal failover of %s: %w", name, err)
 	}
@@ -230,9 +296,9 @@ func (c *Controller) Failover(name string, planned bool) (uint64, <-chan PassRes
 		c.finishOp(id, store.OpAbandoned, "another failover was queued first")
 		return 0, nil, fmt.Errorf("%s: a failover is already in progress: %w", name, ErrBusy)
 	}
-	ps.failover = &failoverRequest{planned: planned, opID: id, done: done}
+	ps.failover = &failoverRequest{FailoverRequest: req, opID: id, done: done}
 	c.mu.Unlock()
-	c.event(name, fmt.Sprint(id), kind, "queued by the operator")
+	c.event(name, fmt.Sprint(id), string(kind), "queued by the "+trigger)
 	c.queue.Add(name)
 	return id, done, nil
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/hvro/hvro/store"
 )
 
@@ -17,29 +19,43 @@ type evacRequest struct {
 	primarySide bool
 	factor      string
 	trigger     string
-	done        chan PassResult
+	// deadline is when the hook stops waiting (zero: it does not wait):
+	// an escalating shutdown must end before it, or ECX takes the disk
+	// from a VM that still runs.
+	deadline time.Time
+	done     chan PassResult
+}
+
+// FailoverRequest is an operator's request to move a pair's primary role.
+type FailoverRequest struct {
+	Planned bool
+	// Force lets an unplanned failover go ahead without positive evidence
+	// that the VM runs nowhere on the primary cluster (the site is gone and
+	// cannot be asked); Reason, required with it, is journaled.
+	Force  bool
+	Reason string
 }
 
 type failoverRequest struct {
-	planned bool
-	opID    uint64
-	done    chan PassResult
+	FailoverRequest
+	opID uint64
+	done chan PassResult
 }
 
 // pass is one worker's turn on a pair: a pending stop-hook evacuation or
-// failover first, else a reconcile.
-func (c *Controller) pass(name string) {
+// failover first, else a reconcile. It decides nothing about the queue: it
+// says what it needs in its passOutcome, and handle acts on that.
+func (c *Controller) pass(name string) passOutcome {
 	c.mu.Lock()
 	ps, ok := c.pairs[name]
 	if !ok || c.stopping {
 		c.mu.Unlock()
-		return
+		return passOutcome{next: idle}
 	}
 	// A hold comes first: requests stay queued until it ends.
 	if wait := ps.holdUntil.Sub(c.cfg.Now()); wait > 0 {
 		c.mu.Unlock()
-		c.queue.AddAfter(name, wait)
-		return
+		return passOutcome{next: later, after: wait}
 	}
 	var evac *evacRequest
 	if len(ps.evacs) > 0 {
@@ -62,40 +78,39 @@ func (c *Controller) pass(name string) {
 
 	ctx := c.runCtx
 	log := c.log.With("pair", name)
+	pausedResult := PassResult{Pair: name, Gen: gen, Kind: ResultPaused, Message: "the pair is paused"}
 	switch {
+	case evac != nil && paused:
+		// Paused means hands off, also when the disk leaves (OPERATIONS.md).
+		evac.done <- pausedResult
+		return passOutcome{next: again}
 	case evac != nil:
-		res := c.evacuate(ctx, log, spec, clusters, gen, evac)
-		evac.done <- res
-		c.queue.Add(name)
-		return
+		evac.done <- c.evacuate(ctx, log, spec, clusters, gen, evac)
+		return passOutcome{next: again}
 	case paused:
 		if fo != nil {
 			c.mu.Lock()
 			ps.failoverActive = false
 			c.mu.Unlock()
 			c.finishOp(fo.opID, store.OpAbandoned, "the pair is paused")
-			fo.done <- PassResult{Pair: name, Gen: gen, Kind: "paused", OpID: fo.opID, Message: "the pair is paused"}
+			r := pausedResult
+			r.OpID = fo.opID
+			fo.done <- r
 		}
-		c.publish(name, PassResult{Pair: name, Gen: gen, Kind: "paused", Message: "the pair is paused"})
-		return
+		return passOutcome{next: idle, report: &pausedResult}
 	case fo != nil:
 		res := c.runFailover(ctx, log, spec, primary, gen, groups, clusters, fo)
 		c.mu.Lock()
 		ps.failoverActive = false
 		c.mu.Unlock()
 		fo.done <- res
-		c.queue.Add(name)
-		return
+		return passOutcome{next: again}
 	}
-	res := c.reconcile(ctx, log, spec, primary, gen, groups, clusters)
-	if res.Kind != "" {
-		c.publish(name, res)
-	}
+	return c.reconcile(ctx, log, spec, primary, gen, groups, clusters)
 }
 
-func (c *Controller) reconcile(ctx context.Context, log *slog.Logger, spec PairSpec, primary string, gen uint64, groups map[GroupKey]GroupState, clusters Clusters) PassResult {
+func (c *Controller) reconcile(ctx context.Context, log *slog.Logger, spec PairSpec, primary string, gen uint64, groups map[GroupKey]GroupState, clusters Clusters) passOutcome {
 	name := spec.Name
-	res := PassResult{Pair: name, Gen: gen}
 	d := Decide(spec, primary, groups, clusters)
 	views := c.inspectAll(ctx, spec, clusters)
 	pl := PlanReconcile(spec, d, clusters, views)
@@ -103,59 +118,62 @@ func (c *Controller) reconcile(ctx context.Context, log *slog.Logger, spec PairS
 	for _, n := range pl.Notes {
 		log.Info("note", "message", n)
 	}
+	report := func(kind ResultKind, opID uint64, msg string) *PassResult {
+		return &PassResult{Pair: name, Gen: gen, Kind: kind, OpID: opID, Message: msg}
+	}
 	if len(pl.Steps) == 0 {
 		switch {
 		case pl.Converged:
-			res.Kind, res.Message = "converged", fmt.Sprintf("%s runs on %s and replicates to %s", spec.VMName, d.Primary.Host, d.Replica.Host)
-			c.queue.Forget(name)
+			msg := fmt.Sprintf("%s runs on %s and replicates to %s", spec.VMName, d.Primary.Host, d.Replica.Host)
+			return passOutcome{next: idle, settled: true, report: report(ResultConverged, 0, msg)}
 		case pl.Progressing != "":
-			res.Kind, res.Message = "progressing", pl.Progressing
-			c.queue.AddAfter(name, c.cfg.ProgressInterval)
+			return passOutcome{next: later, after: c.Tunables().ProgressInterval, settled: true, report: report(ResultProgressing, 0, pl.Progressing)}
 		case pl.Degraded != "":
-			res.Kind, res.Message = "degraded", pl.Degraded
-		default:
-			res.Kind, res.Message = "waiting", pl.Waiting
-			if d.Primary.Settled {
-				// A host could not be inspected or cannot reach the
-				// storage yet: both pass on their own; keep looking.
-				c.queue.AddRateLimited(name)
-				res.Kind = ""
+			if pl.DegradedReason != "" {
+				log.Warn("degraded", "reason", pl.DegradedReason, "error", pl.Degraded)
 			}
+			return passOutcome{next: idle, report: report(ResultDegraded, 0, pl.Degraded)}
+		case d.Primary.Settled:
+			// A host could not be inspected or cannot reach the storage
+			// yet: both pass on their own; keep looking.
+			return passOutcome{next: retry}
+		default:
+			// A side is unsettled: the next observation brings the pass.
+			return passOutcome{next: idle, report: report(ResultWaiting, 0, pl.Waiting)}
 		}
-		return res
 	}
-	op, err := c.journalPlan(name, "reconcile", fmt.Sprintf("generation %d", gen), gen, pl.Steps)
+	op, err := c.journalPlan(name, store.OpReconcile, fmt.Sprintf("generation %d", gen), gen, pl.Steps)
 	if err != nil {
-		log.Error("journal plan", "error", err)
-		c.queue.AddRateLimited(name)
-		return PassResult{}
+		log.Error("journal plan; nothing runs until it can be written", "error", err)
+		return passOutcome{next: retry}
 	}
 	log = log.With("op", op.ID)
 	log.Info("plan", "steps", describe(pl.Steps), "generation", gen)
 	failed, err := c.execute(ctx, log, name, op, pl.Steps, spec, gen, true)
 	switch {
 	case err == nil:
-		// Re-inspect at once: the plan may have been only the first part
+		// Look again at once: the plan may have been only the first part
 		// (a registration), and convergence is confirmed by looking.
-		c.queue.Add(name)
+		o := passOutcome{next: again, settled: true}
 		if pl.Degraded != "" {
-			return PassResult{Pair: name, Gen: gen, Kind: "degraded", OpID: op.ID, Message: pl.Degraded}
+			o.report = report(ResultDegraded, op.ID, pl.Degraded)
 		}
-		return PassResult{}
+		return o
 	case errors.Is(err, errAbandoned):
-		c.queue.Add(name)
-		return PassResult{}
+		return passOutcome{next: again}
 	case errors.Is(err, ErrStopping):
-		return PassResult{}
+		return passOutcome{next: idle}
+	case errors.Is(err, errJournal):
+		return passOutcome{next: retry}
 	}
-	res = PassResult{Pair: name, Gen: gen, Kind: "failed", OpID: op.ID, Message: err.Error()}
+	res := report(ResultFailed, op.ID, err.Error())
 	if failed != nil {
 		res.FailedHost, res.FailedStep = failed.Host, failed.Kind
 	}
-	if !c.failed(name, gen, err) {
-		c.queue.AddRateLimited(name)
+	if c.failed(name, gen, err) {
+		return passOutcome{next: idle, report: res}
 	}
-	return res
+	return passOutcome{next: retry, report: res}
 }
 
 // failed counts a failed pass; repeated failures, or a permanent one, park
@@ -169,12 +187,15 @@ func (c *Controller) failed(name string, gen uint64, err error) bool {
 		ps.failures++
 		n = ps.failures
 	}
+	degradeAfter := c.tun.DegradeAfter
 	c.mu.Unlock()
-	if !ok || (n < c.cfg.DegradeAfter && c.cfg.Transient(err)) {
+	if !ok || (n < degradeAfter && c.cfg.Transient(err)) {
 		return false
 	}
 	reason := "step_failed"
-	if c.cfg.Transient(err) {
+	if r, ok := c.cfg.Permanent(err); ok {
+		reason = r
+	} else if c.cfg.Transient(err) {
 		reason = "retries_exhausted"
 	}
 	uerr := c.cfg.Store.Update(func(tx store.Tx) error {
@@ -189,7 +210,7 @@ func (c *Controller) failed(name string, gen uint64, err error) bool {
 			p.Degraded = &store.Degraded{Since: c.cfg.Now(), Reason: reason}
 		}
 		p.Degraded.Error = err.Error()
-		p.Phase = "Degraded"
+		p.Phase = store.PhaseDegraded
 		p.UpdatedAt = c.cfg.Now()
 		if perr := tx.PutPair(p); perr != nil {
 			return perr
@@ -207,11 +228,14 @@ func (c *Controller) failed(name string, gen uint64, err error) bool {
 func describe(steps []Step) string {
 	var parts []string
 	for _, s := range steps {
-		if s.Host != "" {
-			parts = append(parts, string(s.Kind)+"@"+s.Host)
-		} else {
-			parts = append(parts, string(s.Kind))
+		k := string(s.Kind)
+		if s.Mode != "" {
+			k += "(" + string(s.Mode) + ")"
 		}
+		if s.Host != "" {
+			k += "@" + s.Host
+		}
+		parts = append(parts, k)
 	}
 	return strings.Join(parts, ", ")
 }
@@ -222,6 +246,7 @@ func (c *Controller) inspectAll(ctx context.Context, spec PairSpec, clusters Clu
 	for cl := range spec.Sides {
 		hosts = append(hosts, clusters.hostsOf(cl)...)
 	}
+	timeout := c.Tunables().StepTimeout
 	views := make(map[string]HostView, len(hosts))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -234,12 +259,13 @@ func (c *Controller) inspectAll(ctx context.Context, spec PairSpec, clusters Clu
 			if !ok {
 				v.Err = fmt.Errorf("no WinRM endpoint is configured for %s", h)
 			} else {
-				ictx, cancel := context.WithTimeout(ctx, c.cfg.StepTimeout)
+				ictx, cancel := context.WithTimeout(ctx, timeout)
 				var err error
 				v, err = drv.Inspect(ictx, spec.VMName)
 				cancel()
 				if err != nil {
 					v = HostView{Err: err}
+					v.Reason, _ = c.cfg.Permanent(err)
 				}
 			}
 			mu.Lock()
@@ -251,20 +277,24 @@ func (c *Controller) inspectAll(ctx context.Context, spec PairSpec, clusters Clu
 	return views
 }
 
+// phaseOf is the phase a plan puts a pair in, before what the store adds
+// (paused, an earlier Degraded).
+func phaseOf(pl Plan) store.Phase {
+	switch {
+	case pl.Converged:
+		return store.PhaseConverged
+	case pl.Degraded != "":
+		return store.PhaseDegraded
+	case len(pl.Steps) > 0 || pl.Progressing != "":
+		return store.PhaseConverging
+	}
+	return store.PhaseWaiting
+}
+
 // recordStatus stores what the pass learned: hosts, replication, phase.
 func (c *Controller) recordStatus(name string, d Desired, views map[string]HostView, pl Plan) {
 	now := c.cfg.Now()
-	var phase string
-	switch {
-	case pl.Converged:
-		phase = "Converged"
-	case pl.Degraded != "":
-		phase = "Degraded"
-	case len(pl.Steps) > 0 || pl.Progressing != "":
-		phase = "Converging"
-	default:
-		phase = "Waiting"
-	}
+	phase := phaseOf(pl)
 	var rs store.ReplicationStatus
 	if d.Primary.Settled {
 		if v := views[d.Primary.Host]; v.Rep != nil {
@@ -273,15 +303,16 @@ func (c *Controller) recordStatus(name string, d Desired, views map[string]HostV
 	}
 	rs.ObservedAt = now
 	var convergedAt time.Time
+	var reason string
 	err := c.cfg.Store.Update(func(tx store.Tx) error {
 		p, err := tx.Pair(name)
 		if err != nil {
 			return err
 		}
 		if p.Paused {
-			phase = "Paused"
-		} else if p.Degraded != nil && phase != "Converged" {
-			phase = "Degraded"
+			phase = store.PhasePaused
+		} else if p.Degraded != nil && phase != store.PhaseConverged {
+			phase = store.PhaseDegraded
 		}
 		p.ActivePrimaryHost, p.ActiveReplicaHost = d.Primary.Host, d.Replica.Host
 		p.Replication = rs
@@ -289,8 +320,15 @@ func (c *Controller) recordStatus(name string, d Desired, views map[string]HostV
 		if pl.Converged {
 			p.LastConvergedAt = now
 			p.Degraded = nil
-		} else if pl.Degraded != "" && p.Degraded == nil {
-			p.Degraded = &store.Degraded{Since: now, Reason: "side_unavailable", Error: pl.Degraded}
+		} else if pl.Degraded != "" && (p.Degraded == nil || p.Degraded.Error != pl.Degraded) {
+			r := pl.DegradedReason
+			if r == "" {
+				r = "side_unavailable"
+			}
+			p.Degraded = &store.Degraded{Since: now, Reason: r, Error: pl.Degraded}
+		}
+		if p.Degraded != nil {
+			reason = p.Degraded.Reason
 		}
 		convergedAt = p.LastConvergedAt
 		p.UpdatedAt = now
@@ -304,11 +342,12 @@ func (c *Controller) recordStatus(name string, d Desired, views map[string]HostV
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, managed := c.pairs[name]; managed && c.cfg.Metrics != nil {
-		c.cfg.Metrics.Pair(name, phase, rs.Health, convergedAt)
+		c.cfg.Metrics.Pair(name, string(phase), rs.Health, reason, convergedAt)
 	}
 }
 
-func (c *Controller) generation(name string) (uint64, bool) {
+// current returns the pair's generation and pause as memory holds them.
+func (c *Controller) current(name string) (gen uint64, paused bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ps, ok := c.pairs[name]
@@ -319,7 +358,7 @@ func (c *Controller) generation(name string) (uint64, bool) {
 }
 
 // journalPlan writes a new running operation with its planned steps.
-func (c *Controller) journalPlan(name, kind, trigger string, gen uint64, steps []Step) (store.Operation, error) {
+func (c *Controller) journalPlan(name string, kind store.OpKind, trigger string, gen uint64, steps []Step) (store.Operation, error) {
 	var op store.Operation
 	err := c.cfg.Store.Update(func(tx store.Tx) error {
 		id, err := tx.NextOperationID()
@@ -350,13 +389,19 @@ func journalSteps(steps []Step) []store.Step {
 	return out
 }
 
-// updateOp applies fn to the journaled operation.
-func (c *Controller) updateOp(op *store.Operation, fn func(*store.Operation)) {
-	fn(op)
-	err := c.cfg.Store.Update(func(tx store.Tx) error { return tx.PutOperation(*op) })
-	if err != nil {
-		c.log.Error("journal operation", "pair", op.Pair, "op", op.ID, "error", err)
+// putOp applies fn to a copy of the journaled operation and commits it;
+// only once the commit succeeded does op take the change. A step must not
+// run unless its running record is durable: after a kill -9, that record
+// is what makes the restart wait for an orphaned command (I5).
+func (c *Controller) putOp(op *store.Operation, fn func(*store.Operation)) error {
+	next := *op
+	next.Plan = append([]store.Step(nil), op.Plan...)
+	fn(&next)
+	if err := c.cfg.Store.Update(func(tx store.Tx) error { return tx.PutOperation(next) }); err != nil {
+		return fmt.Errorf("%w: operation %d: %v", errJournal, op.ID, err)
 	}
+	*op = next
+	return nil
 }
 
 func (c *Controller) finishOp(id uint64, state store.OpState, msg string) {
@@ -378,7 +423,7 @@ func (c *Controller) finishOp(id uint64, state store.OpState, msg string) {
 // the world changed, so the rest of the plan may be wrong.
 func (c *Controller) execute(ctx context.Context, log *slog.Logger, name string, op store.Operation, steps []Step, spec PairSpec, gen uint64, checkGen bool) (*Step, error) {
 	started := c.cfg.Now()
-	end := func(state store.OpState, from int, outcome, msg string) {
+	end := func(state store.OpState, from int, outcome store.StepOutcome, msg string) {
 		for i := from; i < len(op.Plan); i++ {
 			if op.Plan[i].Outcome == store.OutcomePending {
 				op.Plan[i].Outcome = outcome
@@ -401,7 +446,7 @@ func (c *Controller) execute(ctx context.Context, log *slog.Logger, name string,
 			log.Error("journal operation", "op", op.ID, "error", err)
 		}
 		if m := c.cfg.Metrics; m != nil {
-			m.Operation(op.Kind, string(state), c.cfg.Now().Sub(started))
+			m.Operation(string(op.Kind), string(state), c.cfg.Now().Sub(started))
 		}
 		log.Info("operation ended", "state", state, "error", msg)
 	}
@@ -410,13 +455,18 @@ func (c *Controller) execute(ctx context.Context, log *slog.Logger, name string,
 			end(store.OpInterrupted, i, store.OutcomeInterrupted, ErrStopping.Error())
 			return nil, ErrStopping
 		}
-		if cur, paused := c.generation(name); checkGen && (cur != gen || paused) {
+		if cur, paused := c.current(name); checkGen && (cur != gen || paused) {
 			end(store.OpAbandoned, i, store.OutcomeAbandoned, fmt.Sprintf("the pair changed (generation %d -> %d) before step %d", gen, cur, i+1))
 			return nil, errAbandoned
 		}
-		c.updateOp(&op, func(o *store.Operation) {
+		err := c.putOp(&op, func(o *store.Operation) {
 			o.Plan[i].Outcome, o.Plan[i].Started = store.OutcomeRunning, c.cfg.Now()
 		})
+		if err != nil {
+			log.Error("cannot journal the step, so it does not run", "step", s.Kind, "host", s.Host, "error", err)
+			end(store.OpFailed, i, store.OutcomeSkipped, err.Error())
+			return &steps[i], err
+		}
 		t0 := c.cfg.Now()
 		detail, attempts, err := c.runStep(ctx, log, name, s, spec, gen, checkGen)
 		outcome := store.OutcomeOK
@@ -426,7 +476,7 @@ func (c *Controller) execute(ctx context.Context, log *slog.Logger, name string,
 				outcome = store.OutcomeAbandoned
 			}
 		}
-		c.updateOp(&op, func(o *store.Operation) {
+		jerr := c.putOp(&op, func(o *store.Operation) {
 			st := &o.Plan[i]
 			st.Outcome, st.Ended, st.Attempts = outcome, c.cfg.Now(), attempts
 			if detail != "" {
@@ -440,6 +490,13 @@ func (c *Controller) execute(ctx context.Context, log *slog.Logger, name string,
 			m.Step(string(s.Kind), c.cfg.Now().Sub(t0))
 		}
 		log.Info("step", "step", s.Kind, "host", s.Host, "outcome", outcome, "attempts", attempts, "detail", detail, "error", errString(err))
+		if jerr != nil && err == nil {
+			// The step ran but its end is not durable: stop here, the
+			// journal must never run ahead of what it records.
+			log.Error("cannot journal the step's end; stopping the plan", "step", s.Kind, "host", s.Host, "error", jerr)
+			end(store.OpFailed, i+1, store.OutcomeSkipped, jerr.Error())
+			return &steps[i], jerr
+		}
 		if errors.Is(err, errAbandoned) {
 			end(store.OpAbandoned, i+1, store.OutcomeAbandoned, err.Error())
 			return nil, err
@@ -460,9 +517,10 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// runStep runs one step, retrying transient errors. The step's context is
-// not the controller's: a shutdown lets the running step finish (within its
-// timeout) so the journal tells the truth.
+// runStep runs one step, retrying transient errors with a backoff capped at
+// BackoffMax. The step's context is not the controller's: a shutdown lets
+// the running step finish (within its timeout) so the journal tells the
+// truth.
 func (c *Controller) runStep(ctx context.Context, log *slog.Logger, name string, s Step, spec PairSpec, gen uint64, checkGen bool) (string, int, error) {
 	if s.Kind == StepSwitchRole {
 		return "", 1, c.switchRole(spec, s.Cluster)
@@ -471,25 +529,89 @@ func (c *Controller) runStep(ctx context.Context, log *slog.Logger, name string,
 	if !ok {
 		return "", 0, fmt.Errorf("no WinRM endpoint is configured for %s", s.Host)
 	}
-	delay := c.cfg.RetryBase
-	for attempt := 1; ; attempt++ {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.StepTimeout)
+	if s.Kind == StepStopVM && s.Escalate {
+		return c.stopEscalating(ctx, log, name, host, s, spec)
+	}
+	t := c.Tunables()
+	attempts := 0
+	var last error
+	detail, err := backoff.Retry(ctx, func() (string, error) {
+		if attempts > 0 && checkGen {
+			if cur, paused := c.current(name); cur != gen || paused {
+				return "", backoff.Permanent(fmt.Errorf("%w (after a failed attempt: %v)", errAbandoned, last))
+			}
+		}
+		attempts++
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.StepTimeout)
 		detail, err := host.Run(sctx, spec.VMName, s, spec.Replication)
 		cancel()
-		if err == nil || !c.cfg.Transient(err) || attempt > c.cfg.StepRetries {
-			return detail, attempt, err
+		if err != nil && !c.cfg.Transient(err) {
+			return detail, backoff.Permanent(err)
 		}
-		log.Warn("step failed, retrying", "step", s.Kind, "host", s.Host, "attempt", attempt, "error", err)
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return "", attempt, err
-		}
-		delay *= 2
-		if cur, paused := c.generation(name); checkGen && (cur != gen || paused) {
-			return "", attempt, fmt.Errorf("%w (after a failed attempt: %v)", errAbandoned, err)
-		}
+		last = err
+		return detail, err
+	},
+		backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: t.RetryBase, Multiplier: 2, MaxInterval: t.BackoffMax}),
+		backoff.WithMaxTries(uint(t.StepRetries+1)),
+		backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, d time.Duration) {
+			log.Warn("step failed, retrying", "step", s.Kind, "host", s.Host, "attempt", attempts, "in", d.String(), "error", err)
+		}))
+	if err != nil && last != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// Stopped while backing off: report what the step itself said.
+		err = last
 	}
+	var perm *backoff.PermanentError
+	if errors.As(err, &perm) {
+		err = perm.Err
+	}
+	return detail, attempts, err
+}
+
+// escalation is the order in which a VM whose disk is about to leave is
+// stopped, and each stage's share of the time left.
+var escalation = []struct {
+	mode   StopMode
+	weight int
+}{{StopShutdown, 2}, {StopForce, 1}, {StopTurnOff, 1}}
+
+// stopEscalating stops a VM before its disk leaves: a clean shutdown, then
+// Stop-VM -Force, then -TurnOff, each within its share of the time the
+// hook still waits. A guest that is cut off hard loses what it had not
+// written; a VM left running while ECX hands its disk to another node
+// corrupts it, which is worse.
+func (c *Controller) stopEscalating(ctx context.Context, log *slog.Logger, name string, host Host, s Step, spec PairSpec) (string, int, error) {
+	stepTimeout := c.Tunables().StepTimeout
+	deadline, bounded := ctx.Deadline()
+	weights := 0
+	for _, e := range escalation {
+		weights += e.weight
+	}
+	var failures []string
+	for i, e := range escalation {
+		timeout := stepTimeout
+		if bounded {
+			timeout = min(timeout, time.Until(deadline)*time.Duration(e.weight)/time.Duration(weights))
+		}
+		weights -= e.weight
+		st := s
+		st.Mode = e.mode
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(timeout, time.Second))
+		detail, err := host.Run(sctx, spec.VMName, st, spec.Replication)
+		cancel()
+		if err == nil {
+			if i == 0 {
+				return detail, 1, nil
+			}
+			msg := fmt.Sprintf("%s on %s: %s after %s", spec.VMName, s.Host, e.mode.Describe(), strings.Join(failures, "; "))
+			log.Warn("stop escalated", "step", s.Kind, "host", s.Host, "mode", e.mode, "after", strings.Join(failures, "; "))
+			c.event(name, "", "stop-escalated", msg)
+			return e.mode.Describe() + " after " + strings.Join(failures, "; "), i + 1, nil
+		}
+		failures = append(failures, fmt.Sprintf("%s failed: %v", e.mode.Describe(), err))
+		log.Warn("stop failed, escalating", "step", s.Kind, "host", s.Host, "mode", e.mode, "error", err)
+	}
+	return "", len(escalation), fmt.Errorf("%s still runs: %s", spec.VMName, strings.Join(failures, "; "))
 }
 
 // switchRole records the new primary cluster: the only way the primary
@@ -499,10 +621,10 @@ func (c *Controller) switchRole(spec PairSpec, cluster string) error {
 	if _, ok := spec.Sides[cluster]; !ok {
 		return fmt.Errorf("record the primary role: cluster %s is not a side of pair %s", cluster, name)
 	}
-	var gen uint64
+	var rec store.Pair
 	err := c.cfg.Store.Update(func(tx store.Tx) error {
 		var err error
-		gen, err = bumpPair(tx, name, c.cfg.Now(), func(p *store.Pair) {
+		rec, err = bumpPair(tx, name, c.cfg.Now(), func(p *store.Pair) {
 			p.PrimaryCluster = cluster
 			p.Config = storeConfig(spec, cluster)
 		})
@@ -518,56 +640,52 @@ func (c *Controller) switchRole(spec PairSpec, cluster string) error {
 	// The pair may have left the configuration while the failover ran.
 	c.mu.Lock()
 	if ps, ok := c.pairs[name]; ok {
-		ps.primary = cluster
-		ps.raiseGen(gen)
+		ps.apply(rec)
 	}
 	c.mu.Unlock()
 	return nil
 }
 
 // bumpPair changes a stored pair and raises its generation, so that a pass
-// working from the old one stops at its next step. It returns the new
-// generation, for raiseGen once the transaction has committed.
-func bumpPair(tx store.Tx, name string, now time.Time, change func(*store.Pair)) (uint64, error) {
+// working from the old one stops at its next step. It returns the record
+// it wrote, for apply once the transaction has committed.
+func bumpPair(tx store.Tx, name string, now time.Time, change func(*store.Pair)) (store.Pair, error) {
 	p, err := tx.Pair(name)
 	if err != nil {
-		return 0, err
+		return store.Pair{}, err
 	}
 	change(&p)
 	p.Generation++
 	p.UpdatedAt = now
-	return p.Generation, tx.PutPair(p)
-}
-
-// raiseGen moves the in-memory generation forward to a committed one.
-// Writers commit in some order but report back in another; taking the
-// larger keeps the generation from going backwards.
-func (ps *pairState) raiseGen(g uint64) {
-	if g > ps.gen {
-		ps.gen = g
-	}
+	return p, tx.PutPair(p)
 }
 
 func (c *Controller) evacuate(ctx context.Context, log *slog.Logger, spec PairSpec, clusters Clusters, gen uint64, e *evacRequest) PassResult {
 	name := spec.Name
 	views := c.inspectAll(ctx, spec, clusters)
 	pl := PlanEvacuate(spec, e.leaving, e.primarySide, e.factor, views)
-	res := PassResult{Pair: name, Gen: gen, Kind: "evacuated"}
+	res := PassResult{Pair: name, Gen: gen, Kind: ResultEvacuated}
 	if len(pl.Steps) == 0 {
 		res.Message = "nothing to do before the disk leaves " + e.leaving
 		if pl.Waiting != "" {
-			res.Kind, res.Message = "failed", pl.Waiting
+			res.Kind, res.Message = ResultFailed, pl.Waiting
 		}
 		return res
 	}
-	op, err := c.journalPlan(name, "stop-hook", e.trigger, gen, pl.Steps)
+	op, err := c.journalPlan(name, store.OpStopHook, e.trigger, gen, pl.Steps)
 	if err != nil {
-		return PassResult{Pair: name, Gen: gen, Kind: "failed", Message: "journal: " + err.Error()}
+		return PassResult{Pair: name, Gen: gen, Kind: ResultFailed, Message: "journal: " + err.Error()}
 	}
 	res.OpID = op.ID
-	failed, err := c.execute(ctx, log.With("op", op.ID), name, op, pl.Steps, spec, gen, false)
+	ectx := ctx
+	if !e.deadline.IsZero() {
+		var cancel context.CancelFunc
+		ectx, cancel = context.WithDeadline(ctx, e.deadline)
+		defer cancel()
+	}
+	failed, err := c.execute(ectx, log.With("op", op.ID), name, op, pl.Steps, spec, gen, false)
 	if err != nil {
-		res.Kind, res.Message = "failed", err.Error()
+		res.Kind, res.Message = ResultFailed, err.Error()
 		if failed != nil {
 			res.FailedHost, res.FailedStep = failed.Host, failed.Kind
 		}
@@ -582,11 +700,16 @@ func (c *Controller) runFailover(ctx context.Context, log *slog.Logger, spec Pai
 	res := PassResult{Pair: name, Gen: gen, OpID: f.opID}
 	d := Decide(spec, primary, groups, clusters)
 	views := c.inspectAll(ctx, spec, clusters)
-	pl, err := PlanFailover(spec, d, f.planned, views)
+	pl, err := PlanFailover(spec, d, f.FailoverRequest, clusters, groups, views)
 	if err != nil {
 		c.finishOp(f.opID, store.OpFailed, err.Error())
-		res.Kind, res.Message = "failed", err.Error()
+		c.event(name, fmt.Sprint(f.opID), "failover-refused", err.Error())
+		res.Kind, res.Message = ResultFailed, err.Error()
 		return res
+	}
+	for _, n := range pl.Notes {
+		log.Warn("failover", "note", n)
+		c.event(name, fmt.Sprint(f.opID), "failover-forced", n)
 	}
 	var op store.Operation
 	err = c.cfg.Store.Update(func(tx store.Tx) error {
@@ -597,16 +720,19 @@ func (c *Controller) runFailover(ctx context.Context, log *slog.Logger, spec Pai
 		}
 		op.Generation = gen
 		op.Plan = journalSteps(pl.Steps) // journaled without steps when it was queued
+		if len(pl.Notes) > 0 {
+			op.Trigger += "; " + strings.Join(pl.Notes, "; ")
+		}
 		return tx.PutOperation(op)
 	})
 	if err != nil {
-		res.Kind, res.Message = "failed", "journal: "+err.Error()
+		res.Kind, res.Message = ResultFailed, "journal: "+err.Error()
 		return res
 	}
 	if _, err := c.execute(ctx, log.With("op", op.ID), name, op, pl.Steps, spec, gen, false); err != nil {
-		res.Kind, res.Message = "failed", err.Error()
+		res.Kind, res.Message = ResultFailed, err.Error()
 		return res
 	}
-	res.Kind, res.Message = "converged", fmt.Sprintf("the primary role of %s moved to %s", name, d.Replica.Side.Cluster)
+	res.Kind, res.Message = ResultConverged, fmt.Sprintf("the primary role of %s moved to %s", name, d.Replica.Side.Cluster)
 	return res
 }

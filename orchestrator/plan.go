@@ -12,9 +12,12 @@ import (
 
 // HostView is what one host reports about the pair's VM.
 type HostView struct {
-	Err error   // the host could not be inspected
-	VM  *VMInfo // nil: not registered
-	Rep *RepInfo
+	Err error // the host could not be inspected
+	// Reason names an Err that retrying will not cure (Config.Permanent):
+	// the pair is Degraded for it rather than waiting.
+	Reason string
+	VM     *VMInfo // nil: not registered
+	Rep    *RepInfo
 }
 
 // VMInfo is a registered VM.
@@ -50,15 +53,38 @@ const (
 	StepSwitchRole       StepKind = "switch_primary_role" // bookkeeping: the store records the new primary cluster
 )
 
+// StopMode is how stop_vm stops a VM.
+type StopMode string
+
+// Stop modes, in the order an evacuation escalates through them.
+const (
+	StopShutdown StopMode = ""        // Stop-VM: a clean guest shutdown
+	StopForce    StopMode = "force"   // Stop-VM -Force: shut down without waiting for the guest's applications
+	StopTurnOff  StopMode = "turnoff" // Stop-VM -TurnOff: power off at once
+)
+
+// Describe says in words what the mode does.
+func (m StopMode) Describe() string {
+	switch m {
+	case StopForce:
+		return "forced shutdown (Stop-VM -Force)"
+	case StopTurnOff:
+		return "turned off (Stop-VM -TurnOff)"
+	}
+	return "clean shutdown"
+}
+
 // Step is one idempotent action of a plan.
 type Step struct {
 	Kind       StepKind
 	Host       string
-	ConfigPath string // register
-	Peer       string // enable_primary, reverse: the replica host
-	Resync     bool   // resume_replication
-	UseBackup  bool   // start_initial_replication
-	Cluster    string // switch_primary_role: the new primary cluster
+	Mode       StopMode // stop_vm
+	Escalate   bool     // stop_vm: on failure, force, then turn off (the disk is about to leave)
+	ConfigPath string   // register
+	Peer       string   // enable_primary, reverse: the replica host
+	Resync     bool     // resume_replication
+	UseBackup  bool     // start_initial_replication
+	Cluster    string   // switch_primary_role: the new primary cluster
 	Why        string
 }
 
@@ -82,6 +108,12 @@ func (s Step) Summary() string {
 		}
 		return "resume replication"
 	case StepStopVM:
+		switch {
+		case s.Escalate:
+			return "shut the VM down (then Stop-VM -Force, then -TurnOff, if it does not stop)"
+		case s.Mode != StopShutdown:
+			return s.Mode.Describe()
+		}
 		return "shut the VM down"
 	case StepSwitchRole:
 		return "record " + s.Cluster + " as the primary cluster"
@@ -101,8 +133,10 @@ type Plan struct {
 	// unsettled) or a host answers; not an error.
 	Waiting string
 	// Degraded: the pair cannot be fully protected now (the replica side
-	// is offline); the VM still runs where it should.
-	Degraded string
+	// is offline, a host refuses hvro's credentials); DegradedReason names
+	// the cause in a short stable word ("" for side_unavailable).
+	Degraded       string
+	DegradedReason string
 	// Notes are facts worth an event, e.g. a stale relationship that cannot
 	// be removed while its storage is elsewhere.
 	Notes []string
@@ -121,6 +155,10 @@ func PlanReconcile(spec PairSpec, d Desired, clusters Clusters, views map[string
 	p := d.Primary.Host
 	pv, ok := views[p]
 	if !ok || pv.Err != nil {
+		if pv.Reason != "" {
+			pl.Degraded, pl.DegradedReason = fmt.Sprintf("primary host %s cannot be inspected: %v", p, pv.Err), pv.Reason
+			return pl
+		}
 		pl.Waiting = fmt.Sprintf("primary host %s cannot be inspected: %v", p, errOf(pv, ok))
 		return pl
 	}
@@ -186,7 +224,7 @@ func PlanReconcile(spec PairSpec, d Desired, clusters Clusters, views map[string
 	}
 	rv, ok := views[r]
 	if !ok || rv.Err != nil {
-		pl.Degraded = fmt.Sprintf("replica host %s cannot be inspected: %v", r, errOf(rv, ok))
+		pl.Degraded, pl.DegradedReason = fmt.Sprintf("replica host %s cannot be inspected: %v", r, errOf(rv, ok)), rv.Reason
 		return pl
 	}
 	switch {
@@ -266,7 +304,7 @@ func PlanEvacuate(spec PairSpec, leaving string, primarySide bool, factor string
 		return pl
 	}
 	if v.VM != nil && v.VM.Running {
-		add := Step{Kind: StepStopVM, Host: leaving, Why: "shut " + spec.VMName + " down cleanly before its disk leaves " + leaving}
+		add := Step{Kind: StepStopVM, Host: leaving, Escalate: true, Why: "shut " + spec.VMName + " down before its disk leaves " + leaving}
 		pl.Steps = append(pl.Steps, add)
 	}
 	if v.Rep != nil && v.VM != nil && !v.VM.Critical {
@@ -286,8 +324,9 @@ func PlanEvacuate(spec PairSpec, leaving string, primarySide bool, factor string
 // PlanFailover plans a move of the primary role to the other cluster.
 // Planned: the primary is shut down and prepared, the replica fails over
 // and reverses. Unplanned: the primary side is lost; the replica fails over,
-// completes and starts.
-func PlanFailover(spec PairSpec, d Desired, planned bool, views map[string]HostView) (Plan, error) {
+// completes and starts, but only with evidence that the VM runs nowhere on
+// the primary cluster (fenceUnplanned).
+func PlanFailover(spec PairSpec, d Desired, req FailoverRequest, clusters Clusters, groups map[GroupKey]GroupState, views map[string]HostView) (Plan, error) {
 	var pl Plan
 	r := d.Replica
 	if !r.Settled {
@@ -301,7 +340,7 @@ func PlanFailover(spec PairSpec, d Desired, planned bool, views map[string]HostV
 		return pl, fmt.Errorf("%s on %s is not a replica (registered %v), so it cannot fail over", spec.VMName, r.Host, rv.VM != nil)
 	}
 	newPrimary := r.Side.Cluster
-	if planned {
+	if req.Planned {
 		p := d.Primary
 		if !p.Settled {
 			return pl, fmt.Errorf("a planned failover needs the primary side: %s (use --mode unplanned if it is lost)", p.Why)
@@ -325,6 +364,13 @@ func PlanFailover(spec PairSpec, d Desired, planned bool, views map[string]HostV
 		)
 		return pl, nil
 	}
+	note, err := fenceUnplanned(spec, d.Primary.Side, req, clusters, groups, views)
+	if err != nil {
+		return pl, err
+	}
+	if note != "" {
+		pl.Notes = append(pl.Notes, note)
+	}
 	pl.Steps = append(pl.Steps,
 		Step{Kind: StepFailover, Host: r.Host, Why: "unplanned failover: the primary side is lost"},
 		Step{Kind: StepCompleteFailover, Host: r.Host, Why: "commit the failover"},
@@ -332,6 +378,46 @@ func PlanFailover(spec PairSpec, d Desired, planned bool, views map[string]HostV
 		Step{Kind: StepStartVM, Host: r.Host, Why: "run on the new primary"},
 	)
 	return pl, nil
+}
+
+// fenceUnplanned is the fencing rule of an unplanned failover: starting the
+// replica is allowed only with positive evidence that the VM runs on no
+// host of the primary cluster, or it would be a second copy (I1). Evidence
+// is every primary-cluster host answering WinRM without running the VM,
+// and ECX, when its API answers, not reporting the primary group Online or
+// in transition. A sighting (a host runs it, ECX says Online) refuses even
+// with Force; missing evidence (a host does not answer) refuses unless
+// Force says the site is gone, and the note returned says so for the
+// journal.
+func fenceUnplanned(spec PairSpec, primary Side, req FailoverRequest, clusters Clusters, groups map[GroupKey]GroupState, views map[string]HostView) (note string, err error) {
+	var running, silent []string
+	for _, h := range clusters.hostsOf(primary.Cluster) {
+		v, ok := views[h]
+		switch {
+		case !ok || v.Err != nil:
+			silent = append(silent, fmt.Sprintf("%s (%v)", h, errOf(v, ok)))
+		case v.VM != nil && v.VM.Running && !v.VM.Critical:
+			running = append(running, h)
+		}
+	}
+	if len(running) > 0 {
+		return "", fmt.Errorf("refused: %s still runs on %s in the primary cluster %s; failing over now would start a second copy. Shut it down there, or use --mode planned",
+			spec.VMName, strings.Join(running, ", "), primary.Cluster)
+	}
+	if g, seen := groups[GroupKey{primary.Cluster, primary.Group}]; seen {
+		if o := g.Effective(); o.Err == "" && o.Status != "Offline" {
+			return "", fmt.Errorf("refused: ECX reports the primary group %s/%s as %s, so the primary side is not lost; use --mode planned, or wait until ECX reports it Offline",
+				primary.Cluster, primary.Group, o)
+		}
+	}
+	if len(silent) == 0 {
+		return "", nil
+	}
+	if !req.Force {
+		return "", fmt.Errorf("refused: no evidence that %s is not running on %s; if the primary site is really lost, repeat with --force --reason \"...\"",
+			spec.VMName, strings.Join(silent, ", "))
+	}
+	return fmt.Sprintf("forced by the operator without evidence from %s: %s", strings.Join(silent, ", "), req.Reason), nil
 }
 
 var failedOver = map[string]bool{"FailedOverWaitingCompletion": true, "FailedOver": true, "RecoveryInProgress": true}

@@ -304,35 +304,78 @@ func TestPlanEvacuate(t *testing.T) {
 }
 
 func TestPlanFailover(t *testing.T) {
-	pl, err := PlanFailover(testSpec, settled("node1", "node3"), true, healthy())
+	planned := FailoverRequest{Planned: true}
+	pl, err := PlanFailover(testSpec, settled("node1", "node3"), planned, testClusters, nil, healthy())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := stepsOf(pl); got != "stop_vm@node1 prepare_failover@node1 failover@node3 reverse@node3 switch_primary_role start_vm@node3" {
 		t.Fatalf("planned: %s", got)
 	}
-	pl, err = PlanFailover(testSpec, settled("", "node3"), false, with(healthy(), "node1", HostView{Err: errors.New("down")}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := stepsOf(pl); got != "failover@node3 complete_failover@node3 switch_primary_role start_vm@node3" {
-		t.Fatalf("unplanned: %s", got)
-	}
 	for _, tc := range []struct {
-		name    string
-		d       Desired
-		planned bool
-		views   map[string]HostView
-		want    string
+		name  string
+		d     Desired
+		req   FailoverRequest
+		views map[string]HostView
+		want  string
 	}{
-		{"planned without primary", settled("", "node3"), true, healthy(), "use --mode unplanned"},
-		{"replica side lost", settled("node1", ""), false, healthy(), "replica side cannot take the primary role"},
-		{"not replicating", settled("node1", "node3"), true, with(healthy(), "node1", HostView{VM: vm("Running"), Rep: rep("Primary", "Error", "node1", "node3")}), "needs replication node1 -> node3 Replicating"},
-		{"no replica copy", settled("node1", "node3"), false, with(healthy(), "node3", HostView{VM: vm("Off")}), "is not a replica"},
+		{"planned without primary", settled("", "node3"), planned, healthy(), "use --mode unplanned"},
+		{"replica side lost", settled("node1", ""), FailoverRequest{}, healthy(), "replica side cannot take the primary role"},
+		{"not replicating", settled("node1", "node3"), planned, with(healthy(), "node1", HostView{VM: vm("Running"), Rep: rep("Primary", "Error", "node1", "node3")}), "needs replication node1 -> node3 Replicating"},
+		{"no replica copy", settled("node1", "node3"), FailoverRequest{}, with(healthy(), "node3", HostView{VM: vm("Off")}), "is not a replica"},
 	} {
-		if _, err := PlanFailover(testSpec, tc.d, tc.planned, tc.views); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := PlanFailover(testSpec, tc.d, tc.req, testClusters, nil, tc.views); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestFenceUnplanned: an unplanned failover starts the replica only with
+// evidence that the VM runs on no primary-cluster host (I1); a sighting
+// refuses even when forced, missing evidence needs --force with a reason.
+func TestFenceUnplanned(t *testing.T) {
+	down := HostView{Err: errors.New("connection refused")}
+	lost := with(with(healthy(), "node1", down), "node2", down)
+	apiDown := map[GroupKey]GroupState{g1: {Poll: Observation{Err: "connection refused", Source: "poll", At: time.Unix(100, 0)}}}
+	forced := FailoverRequest{Force: true, Reason: "site 1 flooded"}
+	const steps = "failover@node3 complete_failover@node3 switch_primary_role start_vm@node3"
+	for _, tc := range []struct {
+		name   string
+		groups map[GroupKey]GroupState
+		req    FailoverRequest
+		views  map[string]HostView
+		want   string // error substring; "" = allowed
+		note   string // a note for the journal
+	}{
+		{"still runs on the old primary, API down", apiDown, FailoverRequest{}, healthy(), "vm1 still runs on node1", ""},
+		{"still runs: force does not override", apiDown, forced, healthy(), "vm1 still runs on node1", ""},
+		{"runs on the other primary node", apiDown, forced, with(with(healthy(), "node1", down), "node2", HostView{VM: vm("Running")}), "still runs on node2", ""},
+		{"ECX says Online", map[GroupKey]GroupState{g1: online("node2")}, forced, lost, "ECX reports the primary group cluster1/failover1 as Online on node2", ""},
+		{"ECX says pending", map[GroupKey]GroupState{g1: status("Offline Pending", "node1")}, FailoverRequest{}, with(healthy(), "node1", HostView{VM: vm("Off")}), "Offline Pending", ""},
+		{"site gone, not forced", apiDown, FailoverRequest{}, lost, `no evidence that vm1 is not running on node1 (connection refused), node2 (connection refused); if the primary site is really lost, repeat with --force`, ""},
+		{"site gone, forced", apiDown, forced, lost, "", "forced by the operator without evidence from node1 (connection refused), node2 (connection refused): site 1 flooded"},
+		{"every host answers, VM off, API down", apiDown, FailoverRequest{}, with(healthy(), "node1", HostView{VM: vm("Off")}), "", ""},
+		{"ECX says Offline, hosts answer", map[GroupKey]GroupState{g1: status("Offline", "")}, FailoverRequest{}, with(healthy(), "node1", HostView{VM: vm("Off-Critical")}), "", ""},
+		{"a critical copy is no runner", apiDown, FailoverRequest{}, with(healthy(), "node1", HostView{VM: &VMInfo{State: "Running-Critical", Running: true, Critical: true}}), "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pl, err := PlanFailover(testSpec, settled("", "node3"), tc.req, testClusters, tc.groups, tc.views)
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("err %v, want %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := stepsOf(pl); got != steps {
+				t.Fatalf("steps %s", got)
+			}
+			if got := strings.Join(pl.Notes, "; "); got != tc.note {
+				t.Fatalf("notes %q, want %q", got, tc.note)
+			}
+		})
 	}
 }
 

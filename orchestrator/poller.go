@@ -27,13 +27,17 @@ func Poll(ctx context.Context, cluster string, api GroupReader, groups func() []
 			if ctx.Err() != nil {
 				return
 			}
+			// Stamped when asked, not when answered: the answer says how
+			// the group was at some instant after this, and a hook that
+			// arrived while the request was under way may be newer news.
+			asked := time.Now()
 			rctx, cancel := context.WithTimeout(ctx, timeout)
 			grp, err := api.Group(rctx, g)
 			cancel()
 			if ctx.Err() != nil {
 				return
 			}
-			o := Observation{Source: store.SourcePoll, Endpoint: api.LastEndpoint(), At: time.Now()}
+			o := Observation{Source: store.SourcePoll, Endpoint: api.LastEndpoint(), At: asked}
 			if err != nil {
 				o.Err = err.Error()
 				log.Warn("poll group", "cluster", cluster, "group", g, "error", err)

@@ -16,9 +16,7 @@ type Queue struct {
 	dirty      map[string]bool // queued or owed another pass
 	processing map[string]bool
 	timers     map[string]*delayed
-	failures   map[string]int
 	shutdown   bool
-	base, max  time.Duration
 }
 
 type delayed struct {
@@ -26,15 +24,13 @@ type delayed struct {
 	due time.Time
 }
 
-// NewQueue returns a queue whose rate-limited requeue waits base*2^n, at most max.
-func NewQueue(base, max time.Duration) *Queue {
+// NewQueue returns an empty queue. It has no backoff of its own: how long a
+// key waits after a pass is the controller's decision (Controller.handle).
+func NewQueue() *Queue {
 	q := &Queue{
 		dirty:      map[string]bool{},
 		processing: map[string]bool{},
 		timers:     map[string]*delayed{},
-		failures:   map[string]int{},
-		base:       base,
-		max:        max,
 	}
 	q.cond = sync.NewCond(&q.mu)
 	return q
@@ -87,30 +83,6 @@ func (q *Queue) AddAfter(key string, d time.Duration) {
 		q.addLocked(key)
 	})
 	q.timers[key] = dl
-}
-
-// AddRateLimited queues key after an exponential backoff for its failures.
-func (q *Queue) AddRateLimited(key string) time.Duration {
-	q.mu.Lock()
-	n := q.failures[key]
-	q.failures[key] = n + 1
-	q.mu.Unlock()
-	d := q.base
-	for i := 0; i < n && d < q.max; i++ {
-		d *= 2
-	}
-	if d > q.max {
-		d = q.max
-	}
-	q.AddAfter(key, d)
-	return d
-}
-
-// Forget resets key's backoff.
-func (q *Queue) Forget(key string) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	delete(q.failures, key)
 }
 
 // Get blocks until a key is ready; ok is false after ShutDown.

@@ -12,7 +12,7 @@ import (
 // workers process them: no key is ever in two workers, and every Add is
 // followed by a pass that started after it.
 func TestQueueSerializes(t *testing.T) {
-	q := NewQueue(time.Millisecond, 10*time.Millisecond)
+	q := NewQueue()
 	const keys = 4
 	var inFlight [keys]atomic.Int32
 	var lastAdd, lastStart [keys]atomic.Int64
@@ -82,7 +82,7 @@ func anyInFlight(c []atomic.Int32) bool {
 
 // TestQueueCoalesces: many Adds during one pass cause exactly one more pass.
 func TestQueueCoalesces(t *testing.T) {
-	q := NewQueue(time.Millisecond, time.Millisecond)
+	q := NewQueue()
 	q.Add("a")
 	k, _ := q.Get()
 	for i := 0; i < 10; i++ {
@@ -101,27 +101,8 @@ func TestQueueCoalesces(t *testing.T) {
 	}
 }
 
-func TestQueueDelaysAndBackoff(t *testing.T) {
-	q := NewQueue(10*time.Millisecond, 40*time.Millisecond)
-	var got []time.Duration
-	for i := 0; i < 4; i++ {
-		got = append(got, q.AddRateLimited("k"))
-		k, _ := q.Get()
-		q.Done(k)
-	}
-	want := []time.Duration{10, 20, 40, 40}
-	for i := range want {
-		if got[i] != want[i]*time.Millisecond {
-			t.Fatalf("backoff %v, want %v ms", got, want)
-		}
-	}
-	q.Forget("k")
-	if d := q.AddRateLimited("k"); d != 10*time.Millisecond {
-		t.Fatalf("after Forget: %v", d)
-	}
-	q.Get()
-	q.Done("k")
-
+func TestQueueDelays(t *testing.T) {
+	q := NewQueue()
 	start := time.Now()
 	q.AddAfter("x", time.Hour)
 	q.AddAfter("x", 20*time.Millisecond) // an earlier due time wins

@@ -54,7 +54,7 @@ type Pair struct {
 	ActivePrimaryHost string            `json:"active_primary_host,omitempty"`
 	ActiveReplicaHost string            `json:"active_replica_host,omitempty"`
 	Replication       ReplicationStatus `json:"replication,omitzero"`
-	Phase             string            `json:"phase,omitempty"` // Converged, Converging, Waiting, Degraded, Paused, ...
+	Phase             Phase             `json:"phase,omitempty"`
 	Paused            bool              `json:"paused,omitempty"`
 	Degraded          *Degraded         `json:"degraded,omitempty"`
 	LastOpID          uint64            `json:"last_op_id,omitempty"`
@@ -104,6 +104,34 @@ type Degraded struct {
 	Error  string    `json:"error,omitempty"`  // the full message
 }
 
+// Phase is where a pair stands: the API's phase and the state label of
+// hvro_pair_state.
+type Phase string
+
+// Pair phases.
+const (
+	PhasePending    Phase = "Pending"    // not reconciled yet
+	PhaseWaiting    Phase = "Waiting"    // a side is unsettled; nothing safe to do
+	PhaseConverging Phase = "Converging" // steps run or an asynchronous transition is under way
+	PhaseConverged  Phase = "Converged"
+	PhaseDegraded   Phase = "Degraded" // parked with a reason until something changes
+	PhasePaused     Phase = "Paused"   // an operator said hands off
+)
+
+// Phases lists every phase.
+var Phases = []Phase{PhasePending, PhaseWaiting, PhaseConverging, PhaseConverged, PhaseDegraded, PhasePaused}
+
+// OpKind says what started an operation.
+type OpKind string
+
+// Operation kinds.
+const (
+	OpReconcile         OpKind = "reconcile"
+	OpStopHook          OpKind = "stop-hook"
+	OpFailoverPlanned   OpKind = "failover-planned"
+	OpFailoverUnplanned OpKind = "failover-unplanned"
+)
+
 // OpState is the state of an operation in the journal.
 type OpState string
 
@@ -128,7 +156,7 @@ func (s OpState) valid() bool {
 type Operation struct {
 	ID         uint64    `json:"id"` // from Tx.NextOperationID
 	Pair       string    `json:"pair"`
-	Kind       string    `json:"kind"` // reconcile | stop-hook | failover-planned | failover-unplanned
+	Kind       OpKind    `json:"kind"`
 	Trigger    string    `json:"trigger,omitempty"`
 	Generation uint64    `json:"generation"` // the pair generation the plan was made for
 	State      OpState   `json:"state"`
@@ -138,18 +166,21 @@ type Operation struct {
 	Error      string    `json:"error,omitempty"`
 }
 
+// StepOutcome is how one planned step ended (or that it has not yet).
+type StepOutcome string
+
 // Step outcomes.
 const (
-	OutcomePending     = "pending"
-	OutcomeRunning     = "running"
-	OutcomeOK          = "ok"
-	OutcomeFailed      = "failed"
-	OutcomeSkipped     = "skipped"
-	OutcomeAbandoned   = "abandoned"
-	OutcomeInterrupted = "interrupted"
+	OutcomePending     StepOutcome = "pending"
+	OutcomeRunning     StepOutcome = "running"
+	OutcomeOK          StepOutcome = "ok"
+	OutcomeFailed      StepOutcome = "failed"
+	OutcomeSkipped     StepOutcome = "skipped"
+	OutcomeAbandoned   StepOutcome = "abandoned"
+	OutcomeInterrupted StepOutcome = "interrupted"
 )
 
-func validOutcome(o string) bool {
+func validOutcome(o StepOutcome) bool {
 	switch o {
 	case OutcomePending, OutcomeRunning, OutcomeOK, OutcomeFailed, OutcomeSkipped, OutcomeAbandoned, OutcomeInterrupted:
 		return true
@@ -159,15 +190,15 @@ func validOutcome(o string) bool {
 
 // Step is one planned action on one host.
 type Step struct {
-	Index    int       `json:"index"`
-	Kind     string    `json:"kind"`
-	Host     string    `json:"host,omitempty"`
-	Summary  string    `json:"summary,omitempty"` // the command in one line, no secrets
-	Started  time.Time `json:"started,omitzero"`
-	Ended    time.Time `json:"ended,omitzero"`
-	Outcome  string    `json:"outcome"`
-	Error    string    `json:"error,omitempty"`
-	Attempts int       `json:"attempts,omitempty"`
+	Index    int         `json:"index"`
+	Kind     string      `json:"kind"`
+	Host     string      `json:"host,omitempty"`
+	Summary  string      `json:"summary,omitempty"` // the command in one line, no secrets
+	Started  time.Time   `json:"started,omitzero"`
+	Ended    time.Time   `json:"ended,omitzero"`
+	Outcome  StepOutcome `json:"outcome"`
+	Error    string      `json:"error,omitempty"`
+	Attempts int         `json:"attempts,omitempty"`
 }
 
 // Event is one line of the append-only, bounded event log.

@@ -35,7 +35,7 @@ type Controller interface {
 	Hook(ctx context.Context, h orchestrator.HookRequest, wait time.Duration) (orchestrator.HookResult, error)
 	Reconcile(name string) error
 	SetPaused(name string, paused bool) error
-	Failover(name string, planned bool) (uint64, <-chan orchestrator.PassResult, error)
+	Failover(name string, req orchestrator.FailoverRequest) (uint64, <-chan orchestrator.PassResult, error)
 	PairNames() []string
 	Groups() map[orchestrator.GroupKey]orchestrator.GroupState
 }
@@ -329,7 +329,7 @@ func (a *api) hook(w http.ResponseWriter, r *http.Request) {
 		count(b.Cluster, b.Phase, "rejected")
 		return
 	}
-	count(b.Cluster, b.Phase, res.Outcome)
+	count(b.Cluster, b.Phase, string(res.Outcome))
 	writeJSON(w, http.StatusOK, res)
 }
 
@@ -368,7 +368,7 @@ type PairView struct {
 	VMName          string          `json:"vm_name"`
 	Primary         SideView        `json:"primary"`
 	Replica         SideView        `json:"replica"`
-	Phase           string          `json:"phase"`
+	Phase           store.Phase     `json:"phase"`
 	Paused          bool            `json:"paused"`
 	Degraded        *store.Degraded `json:"degraded,omitempty"`
 	Replication     ReplicationView `json:"replication"`
@@ -521,6 +521,8 @@ func writeControllerError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusConflict, "operation_in_progress", err.Error())
 	case errors.Is(err, orchestrator.ErrStopping):
 		writeError(w, http.StatusServiceUnavailable, "stopping", err.Error())
+	case errors.Is(err, orchestrator.ErrInvalidFailover):
+		writeError(w, http.StatusBadRequest, "invalid_body", "body: "+err.Error())
 	default:
 		writeError(w, http.StatusInternalServerError, "internal", err.Error())
 	}
@@ -529,6 +531,10 @@ func writeControllerError(w http.ResponseWriter, err error) {
 func (a *api) failover(w http.ResponseWriter, r *http.Request) {
 	var b struct {
 		Mode string `json:"mode"`
+		// Force and Reason: an unplanned failover without evidence that
+		// the primary site stopped the VM (the site is gone).
+		Force  bool   `json:"force"`
+		Reason string `json:"reason"`
 	}
 	if !decodeBody(w, r, &b) {
 		return
@@ -537,7 +543,7 @@ func (a *api) failover(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_body", fmt.Sprintf("body: mode %q: want planned or unplanned", b.Mode))
 		return
 	}
-	id, _, err := a.d.Controller.Failover(chi.URLParam(r, "name"), b.Mode == "planned")
+	id, _, err := a.d.Controller.Failover(chi.URLParam(r, "name"), orchestrator.FailoverRequest{Planned: b.Mode == "planned", Force: b.Force, Reason: b.Reason})
 	if err != nil {
 		writeControllerError(w, err)
 		return

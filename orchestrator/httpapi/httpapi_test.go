@@ -49,7 +49,7 @@ func (f *fakeController) SetPaused(name string, p bool) error {
 	return nil
 }
 
-func (f *fakeController) Failover(name string, planned bool) (uint64, <-chan orchestrator.PassResult, error) {
+func (f *fakeController) Failover(name string, req orchestrator.FailoverRequest) (uint64, <-chan orchestrator.PassResult, error) {
 	if f.paused[name] {
 		return 0, nil, orchestrator.ErrPaused
 	}

@@ -12,10 +12,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hvro/hvro/store"
 )
 
 // PairStates are the values of hvro_pair_state's state label.
-var PairStates = []string{"Pending", "Waiting", "Converging", "Converged", "Degraded", "Paused"}
+var PairStates = func() []string {
+	var out []string
+	for _, p := range store.Phases {
+		out = append(out, string(p))
+	}
+	return out
+}()
 
 // Metrics holds every hvro metric.
 type Metrics struct {
@@ -23,6 +31,7 @@ type Metrics struct {
 
 	pairState     *prometheus.GaugeVec
 	pairHealth    *prometheus.GaugeVec
+	pairDegraded  *prometheus.GaugeVec
 	lastConverged *prometheus.GaugeVec
 	operations    *prometheus.CounterVec
 	operationTime *prometheus.HistogramVec
@@ -36,17 +45,21 @@ type Metrics struct {
 	buildInfo     *prometheus.GaugeVec
 	mu            sync.Mutex
 	owners        map[[2]string]string // cluster/group -> server currently exported
+	reasons       map[string]string    // pair -> degraded reason currently exported
 }
 
 // New creates the metrics and registers them with Go and process collectors.
 func New(version string) *Metrics {
 	m := &Metrics{
-		reg:    prometheus.NewRegistry(),
-		owners: map[[2]string]string{},
+		reg:     prometheus.NewRegistry(),
+		owners:  map[[2]string]string{},
+		reasons: map[string]string{},
 		pairState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hvro_pair_state",
 			Help: "1 for the pair's current state (Pending, Waiting, Converging, Converged, Degraded, Paused), 0 for the others."}, []string{"pair", "state"}),
 		pairHealth: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hvro_pair_replication_health",
 			Help: "Hyper-V replication health on the primary: 0 unknown or not replicating, 1 Normal, 2 Warning, 3 Critical."}, []string{"pair"}),
+		pairDegraded: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hvro_pair_degraded_info",
+			Help: "1 while a pair is Degraded, with the reason (a short stable word: auth_refused, not_winrm, step_failed, retries_exhausted, side_unavailable, ...)."}, []string{"pair", "reason"}),
 		lastConverged: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hvro_pair_last_converged_timestamp_seconds",
 			Help: "Unix time the pair was last seen converged."}, []string{"pair"}),
 		operations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hvro_operations_total",
@@ -70,7 +83,7 @@ func New(version string) *Metrics {
 		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hvro_build_info",
 			Help: "Always 1; the version label says which hvro runs."}, []string{"version"}),
 	}
-	m.reg.MustRegister(m.pairState, m.pairHealth, m.lastConverged, m.operations, m.operationTime, m.stepTime,
+	m.reg.MustRegister(m.pairState, m.pairHealth, m.pairDegraded, m.lastConverged, m.operations, m.operationTime, m.stepTime,
 		m.winrmRequests, m.winrmTime, m.ecxRequests, m.groupOwner, m.queueDepth, m.hookRequests, m.buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.buildInfo.WithLabelValues(version).Set(1)
@@ -98,10 +111,22 @@ func (m *Metrics) Step(kind string, d time.Duration) {
 
 var healthValue = map[string]float64{"Normal": 1, "Warning": 2, "Critical": 3}
 
-// Pair sets a pair's state, replication health and last convergence.
-func (m *Metrics) Pair(name, phase, health string, convergedAt time.Time) {
+// Pair sets a pair's state, replication health, degraded reason ("" when
+// it is not degraded) and last convergence.
+func (m *Metrics) Pair(name, phase, health, degradedReason string, convergedAt time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if phase != string(store.PhaseDegraded) {
+		degradedReason = ""
+	}
+	if old, ok := m.reasons[name]; ok && old != degradedReason {
+		m.pairDegraded.DeleteLabelValues(name, old)
+		delete(m.reasons, name)
+	}
+	if degradedReason != "" {
+		m.reasons[name] = degradedReason
+		m.pairDegraded.WithLabelValues(name, degradedReason).Set(1)
+	}
 	for _, s := range PairStates {
 		v := 0.0
 		if s == phase {
@@ -124,6 +149,10 @@ func (m *Metrics) ForgetPair(name string) {
 	}
 	m.pairHealth.DeleteLabelValues(name)
 	m.lastConverged.DeleteLabelValues(name)
+	if old, ok := m.reasons[name]; ok {
+		m.pairDegraded.DeleteLabelValues(name, old)
+		delete(m.reasons, name)
+	}
 }
 
 // QueueDepth sets the queue depth.

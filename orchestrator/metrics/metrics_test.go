@@ -26,8 +26,8 @@ hvro_ecx_group_owner_info{cluster="cluster1",group="failover1",server="node2"} 1
 func TestPairStateIsOneHot(t *testing.T) {
 	m := New("test")
 	at := time.Unix(1700000000, 0)
-	m.Pair("vm1", "Converging", "", time.Time{})
-	m.Pair("vm1", "Converged", "Critical", at)
+	m.Pair("vm1", "Converging", "", "", time.Time{})
+	m.Pair("vm1", "Converged", "Critical", "", at)
 	for _, s := range PairStates {
 		want := 0.0
 		if s == "Converged" {
@@ -49,6 +49,29 @@ func TestPairStateIsOneHot(t *testing.T) {
 	}
 }
 
+// TestDegradedReason: one series per degraded pair, with its current
+// reason; none once the pair recovers or is forgotten.
+func TestDegradedReason(t *testing.T) {
+	m := New("test")
+	m.Pair("vm1", "Degraded", "", "auth_refused", time.Time{})
+	m.Pair("vm1", "Degraded", "", "not_winrm", time.Time{})
+	if n := testutil.CollectAndCount(m.pairDegraded); n != 1 {
+		t.Fatalf("%d degraded series, want 1", n)
+	}
+	if got := testutil.ToFloat64(m.pairDegraded.WithLabelValues("vm1", "not_winrm")); got != 1 {
+		t.Fatalf("hvro_pair_degraded_info{reason=not_winrm} = %v", got)
+	}
+	m.Pair("vm1", "Converged", "Normal", "not_winrm", time.Now()) // a stale reason of a converged pair is not exported
+	if n := testutil.CollectAndCount(m.pairDegraded); n != 0 {
+		t.Fatalf("%d degraded series after converging", n)
+	}
+	m.Pair("vm2", "Degraded", "", "step_failed", time.Time{})
+	m.ForgetPair("vm2")
+	if n := testutil.CollectAndCount(m.pairDegraded); n != 0 {
+		t.Fatalf("%d degraded series after ForgetPair", n)
+	}
+}
+
 // TestLint runs client_golang's own linter (the rules promtool check
 // metrics applies) over everything hvro registers.
 func TestLint(t *testing.T) {
@@ -58,7 +81,8 @@ func TestLint(t *testing.T) {
 	m.WinRM("node1", "ok", time.Second)
 	m.ECX("cluster1", "http://192.0.2.10:29009", "ok")
 	m.Hook("cluster1", "start", "ok")
-	m.Pair("vm1", "Converged", "Normal", time.Now())
+	m.Pair("vm1", "Converged", "Normal", "", time.Now())
+	m.Pair("vm2", "Degraded", "", "auth_refused", time.Time{})
 	problems, err := testutil.GatherAndLint(m.Registry())
 	if err != nil {
 		t.Fatal(err)

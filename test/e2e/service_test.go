@@ -367,7 +367,7 @@ func TestService(t *testing.T) {
 		var outcomes []string
 		after := false
 		for _, s := range got.Plan {
-			outcomes = append(outcomes, s.Kind+"="+s.Outcome)
+			outcomes = append(outcomes, s.Kind+"="+string(s.Outcome))
 			if after && s.Outcome != store.OutcomeInterrupted {
 				t.Errorf("step %s after the drained one is %s, want interrupted", s.Kind, s.Outcome)
 			}

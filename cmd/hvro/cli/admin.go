@@ -65,6 +65,8 @@ func Admin(name string, args []string, env func(string) string, stdout, stderr i
 	af.register(fs, env)
 	mode := fs.String("mode", "", "failover: planned or unplanned")
 	wait := fs.Duration("wait", 0, "failover: wait this long for the operation to end")
+	force := fs.Bool("force", false, "failover --mode unplanned: go ahead without evidence that the primary site stopped the VM (it is gone); needs --reason")
+	reason := fs.String("reason", "", "failover --force: why the primary site is known to be lost (journaled)")
 	pair := fs.String("pair", "", "ops: only this pair's operations")
 	limit := fs.Int("limit", 20, "ops: how many operations")
 	// Positional arguments may come before flags (hvro pause vm1 --server ...).
@@ -126,8 +128,15 @@ func Admin(name string, args []string, env func(string) string, stdout, stderr i
 			if *mode != "planned" && *mode != "unplanned" {
 				return fmt.Errorf("%w: --mode planned|unplanned is required", errUsage)
 			}
+			if *force && (*mode != "unplanned" || strings.TrimSpace(*reason) == "") {
+				return fmt.Errorf("%w: --force needs --mode unplanned and --reason \"why the primary site is known to be lost\"", errUsage)
+			}
+			body := map[string]any{"mode": *mode}
+			if *force {
+				body["force"], body["reason"] = true, *reason
+			}
 			var r struct{ Op uint64 }
-			if err := c.do("POST", "/v1/pairs/"+url.PathEscape(pos[0])+"/failover", map[string]string{"mode": *mode}, &r); err != nil {
+			if err := c.do("POST", "/v1/pairs/"+url.PathEscape(pos[0])+"/failover", body, &r); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "%s: %s failover queued as operation %d\n", pos[0], *mode, r.Op)
@@ -206,7 +215,7 @@ func printStatus(w io.Writer, pairs []httpapi.PairView, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PAIR\tPRIMARY\tREPLICA\tSTATE\tREPLICATION\tHEALTH\tLAST OP\tLAG\tCONVERGED")
 	for _, p := range pairs {
-		state := p.Phase
+		state := string(p.Phase)
 		if p.Degraded != nil {
 			state += " (" + p.Degraded.Reason + ")"
 		}

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -28,6 +29,20 @@ func winrmHost(h config.Host, peers func(string) string, m *metrics.Metrics, log
 }
 
 func isTransient(err error) bool { return replica.IsTransient(err) }
+
+// permanentReason names a driver error that retrying cannot cure (the
+// credentials were refused, the endpoint does not speak WinRM, the VM is
+// not there) by the driver's stable reason word.
+func permanentReason(err error) (string, bool) {
+	if !replica.IsPermanent(err) {
+		return "", false
+	}
+	var e *replica.Error
+	if errors.As(err, &e) && e.Reason != "" {
+		return e.Reason, true
+	}
+	return "permanent", true
+}
 
 // Close closes the WinRM driver (Service.Shutdown, after the controller
 // stopped): it waits a few seconds for shells of cancelled commands to be

@@ -118,6 +118,7 @@ func (s *Service) controllerConfig(cfg *config.Config) orchestrator.Config {
 		Clusters:       clustersOf(cfg),
 		Pairs:          pairsOf(cfg),
 		Transient:      isTransient,
+		Permanent:      permanentReason,
 		Workers:        cfg.Workers,
 		StepTimeout:    cfg.WinRM.Timeout + 5*time.Second,
 		CommandTimeout: cfg.WinRM.Timeout,
@@ -479,6 +480,9 @@ func (s *Service) Reload(cfg *config.Config) error {
 		closeHosts(context.Background(), slices.Collect(maps.Values(fresh)), s.log)
 		return fmt.Errorf("apply pairs: %w; nothing was reloaded", err)
 	}
+	// Workers, retries, resync and the step deadline (which follows
+	// winrm.timeout) apply from the next pass and step on.
+	s.ctrl.SetTunables(s.controllerConfig(cfg).Tunables())
 	s.mu.Lock()
 	for k, d := range oldDrivers {
 		_, still := drivers[k]

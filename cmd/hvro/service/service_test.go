@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hvro/hvro/cmd/hvro/config"
 	"github.com/hvro/hvro/orchestrator"
@@ -196,5 +197,35 @@ func TestReloadAllOrNothing(t *testing.T) {
 		if h.closes() != 1 {
 			t.Errorf("driver %s (%s) closed %d times, want 1", h.name, h.url, h.closes())
 		}
+	}
+}
+
+// TestReloadAppliesTunables: a reload applies workers, retry.*,
+// resync_interval and the step deadline that follows winrm.timeout
+// (issue 8, item 11); before, only pairs, clusters and drivers changed.
+func TestReloadAppliesTunables(t *testing.T) {
+	dir := t.TempDir()
+	hosts := &fakeHosts{}
+	s, err := New(testConfig(dir), Options{Hosts: hosts.factory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	next := testConfig(dir)
+	next.Workers = 17
+	next.Retry.MaxAttempts = 9
+	next.Retry.InitialBackoff = 3 * time.Second
+	next.Retry.MaxBackoff = 7 * time.Minute
+	next.ResyncInterval = 11 * time.Minute
+	next.WinRM.Timeout = 10 * time.Minute
+	if err := s.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	got := s.ctrl.Tunables()
+	want := orchestrator.Tunables{Workers: 17, StepRetries: 8, RetryBase: 3 * time.Second, BackoffMax: 7 * time.Minute,
+		ResyncInterval: 11 * time.Minute, StepTimeout: 10*time.Minute + 5*time.Second, CommandTimeout: 10 * time.Minute,
+		ProgressInterval: 2 * time.Second, DegradeAfter: 3}
+	if got != want {
+		t.Fatalf("tunables after the reload\n got  %+v\n want %+v", got, want)
 	}
 }
