@@ -74,6 +74,12 @@ type Config struct {
 	Logger  *slog.Logger
 	Metrics Metrics
 	Now     func() time.Time
+
+	// ReloadPause is a failpoint for tests through real processes: SetPairs
+	// sleeps this long between its commit and taking the records into
+	// memory, which widens the window a failover or a pause must not be
+	// undone in. Zero in production.
+	ReloadPause time.Duration
 }
 
 // Tunables are the settings a configuration reload may change while passes
@@ -323,6 +329,9 @@ func (c *Controller) SetPairs(specs []PairSpec, clusters Clusters) error {
 	})
 	if err != nil {
 		return err
+	}
+	if c.cfg.ReloadPause > 0 {
+		time.Sleep(c.cfg.ReloadPause)
 	}
 	specOf := map[string]PairSpec{}
 	for _, s := range specs {

@@ -91,6 +91,8 @@ type env struct {
 
 	proc   *exec.Cmd
 	stderr *capture.Buffer
+	// extraEnv is added to hvro's environment (failpoints).
+	extraEnv []string
 
 	checker *checker
 }
@@ -99,12 +101,14 @@ type envOptions struct {
 	hooks bool
 	// configure edits the generated hvro.yaml text.
 	configure func(string) string
+	// env is added to hvro's environment, e.g. a failpoint.
+	env []string
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, dir: dir, hooks: o.hooks}
+	e := &env{t: t, dir: dir, hooks: o.hooks, extraEnv: o.env}
 	secrets := filepath.Join(dir, "secrets")
 	must(t, os.Mkdir(secrets, 0o700))
 	write := func(name, v string) string {
@@ -241,6 +245,7 @@ func (e *env) startHvro() {
 	}
 	declareSources()
 	cmd := exec.Command(hvroBin, "serve", "--config", e.cfgPath)
+	cmd.Env = append(os.Environ(), e.extraEnv...)
 	cmd.Stdout, cmd.Stderr = e.stderr, e.stderr
 	must(e.t, cmd.Start())
 	e.proc = cmd

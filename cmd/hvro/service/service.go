@@ -13,6 +13,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -128,7 +129,18 @@ func (s *Service) controllerConfig(cfg *config.Config) orchestrator.Config {
 		ResyncInterval: cfg.ResyncInterval,
 		Logger:         s.log.With("component", "orchestrator"),
 		Metrics:        s.metrics,
+		ReloadPause:    failpoint("HVRO_FAILPOINT_RELOAD_PAUSE"),
 	}
+}
+
+// failpoint reads a test-only delay from the environment (e2e tests widen
+// race windows with it through the real binary); unset or invalid is 0.
+func failpoint(name string) time.Duration {
+	d, err := time.ParseDuration(os.Getenv(name))
+	if err != nil || d < 0 {
+		return 0
+	}
+	return d
 }
 
 func (s *Service) host(name string) (orchestrator.Host, bool) {
