@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -61,10 +62,21 @@ type Deps struct {
 	// OnHook counts hook calls (cluster, phase, outcome).
 	OnHook func(cluster, phase, outcome string)
 	// Backup writes a consistent copy of the store (GET /v1/backup).
-	Backup  func(w io.Writer) (int64, error)
-	Logger  *slog.Logger
-	Version string
+	Backup func(w io.Writer) (int64, error)
+	// TempDir holds GET /v1/backup's snapshot while it is sent; default
+	// os.TempDir(). The data_dir is the natural place: private, and with
+	// room for a copy of the store.
+	TempDir string
+	// WriteTimeout bounds how long writing an answer may take (for a
+	// backup: each chunk of it), so a client that does not read cannot
+	// hold a connection and its memory; default DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	Logger       *slog.Logger
+	Version      string
 }
+
+// DefaultWriteTimeout is Deps.WriteTimeout's default.
+const DefaultWriteTimeout = 30 * time.Second
 
 const (
 	maxBody     = 64 << 10
@@ -75,6 +87,9 @@ const (
 func Handler(d Deps) http.Handler {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.WriteTimeout <= 0 {
+		d.WriteTimeout = DefaultWriteTimeout
 	}
 	a := &api{d: d, admin: digest(d.AdminToken), hooks: map[string][32]byte{}}
 	for c, t := range d.HookTokens {
@@ -189,6 +204,9 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 }
+
+// Unwrap lets http.ResponseController reach the connection (deadlines).
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusWriter) WriteHeader(code int) {
 	s.status = code
@@ -669,13 +687,53 @@ func (a *api) backup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotImplemented, "not_supported", "this server cannot take backups")
 		return
 	}
+	// The snapshot goes to a file first, and only the file goes to the
+	// client: the store's read transaction must never wait on a client,
+	// because bbolt cannot grow its map while one is open, and then every
+	// write of hvro would wait for a client that does not read.
+	f, err := os.CreateTemp(a.d.TempDir, ".hvro-backup-*.db")
+	if err != nil {
+		a.d.Logger.Error("backup: create the snapshot file", "error", err)
+		writeError(w, http.StatusInternalServerError, "backup", "cannot create the snapshot file; see the hvro log")
+		return
+	}
+	defer func() {
+		f.Close()
+		os.Remove(f.Name())
+	}()
+	n, err := a.d.Backup(f)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		a.d.Logger.Error("backup: snapshot", "bytes", n, "error", err)
+		writeError(w, http.StatusInternalServerError, "backup", "cannot take a snapshot of the store; see the hvro log")
+		return
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="hvro.db"`)
-	if n, err := a.d.Backup(w); err != nil {
-		// Headers are gone; cut the connection so the client sees a
-		// truncated transfer instead of a short "successful" file.
-		a.d.Logger.Error("backup", "bytes", n, "error", err)
-		panic(http.ErrAbortHandler)
+	// With the length announced, a cut transfer is an error to the client,
+	// never a short "successful" file.
+	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 64<<10)
+	var sent int64
+	for sent < n {
+		k, rerr := f.Read(buf[:min(int64(len(buf)), n-sent)])
+		if k > 0 {
+			// Each chunk gets its own deadline: a large store on a slow
+			// link may take long in all, a client that stopped reading not.
+			_ = rc.SetWriteDeadline(time.Now().Add(a.d.WriteTimeout))
+			if _, err := w.Write(buf[:k]); err != nil {
+				a.d.Logger.Warn("backup: the client stopped reading", "sent", sent, "bytes", n, "error", err)
+				panic(http.ErrAbortHandler)
+			}
+			sent += int64(k)
+		}
+		if rerr != nil && sent < n {
+			a.d.Logger.Error("backup: read the snapshot file", "sent", sent, "bytes", n, "error", rerr)
+			panic(http.ErrAbortHandler)
+		}
 	}
 }
 

@@ -252,6 +252,7 @@ func (s *Service) setHandler(cfg *config.Config) {
 		Logger:        s.log.With("component", "http"),
 		Version:       s.opts.Version,
 		Backup:        s.store.Backup,
+		TempDir:       cfg.DataDir,
 	})
 	s.handler.Store(&h)
 }
