@@ -2,15 +2,18 @@ package httpapi
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hvro/hvro/store"
 	"github.com/hvro/hvro/test/within"
@@ -147,4 +150,135 @@ func TestBackupClientCannotFreezeTheStore(t *testing.T) {
 		ents, _ := os.ReadDir(tmp)
 		return len(ents) == 0
 	})
+}
+
+// TestErrorBodiesAreBounded: whatever a client sends, an error answer
+// repeats at most a short, escaped piece of it.
+func TestErrorBodiesAreBounded(t *testing.T) {
+	st := openStore(t)
+	h := Handler(Deps{Controller: &fakeController{paused: map[string]bool{}}, Store: st, AdminToken: "admin-secret",
+		HookTokens: map[string]string{"cluster1": "hook-1"}})
+	long := strings.Repeat("a", 200000)
+	lt := strings.Repeat("%3C", 66667) // "<" escapes to 6 bytes in JSON
+	ctl := strings.Repeat("%1B%E2%80%AE", 20000)
+	hookBody := func(cluster string) string {
+		return `{"cluster":"` + cluster + `","group":"g","server":"s","phase":"start"}`
+	}
+	tests := []struct {
+		name, method, target, token, ctype, body string
+		status                                   int
+		max                                      int
+	}{
+		{"404 long path", "GET", "/" + long, "", "", "", 404, 512},
+		{"404 escaped path", "GET", "/" + lt, "", "", "", 404, 1024},
+		{"404 control characters", "GET", "/" + ctl, "", "", "", 404, 1024},
+		{"405 long path", "DELETE", "/v1/pairs/" + long, "admin-secret", "", "", 405, 512},
+		{"405 escaped path", "DELETE", "/v1/pairs/" + lt, "admin-secret", "", "", 405, 1024},
+		{"unknown pair", "GET", "/v1/pairs/" + long, "admin-secret", "", "", 404, 512},
+		{"bad operation id", "GET", "/v1/operations/" + lt, "admin-secret", "", "", 400, 1024},
+		{"bad limit", "GET", "/v1/operations?limit=" + lt, "admin-secret", "", "", 400, 1024},
+		{"bad wait", "POST", "/v1/hooks?wait=" + lt, "hook-1", "application/json", hookBody("cluster1"), 400, 1024},
+		{"long content type", "POST", "/v1/hooks", "hook-1", "text/" + strings.Repeat("<", 60000), hookBody("cluster1"), 415, 1024},
+		{"other cluster", "POST", "/v1/hooks", "hook-1", "application/json", hookBody(strings.Repeat("<", 60000)), 403, 1024},
+		{"unknown field", "POST", "/v1/hooks", "hook-1", "application/json", `{"` + strings.Repeat("<", 60000) + `":1}`, 400, 8 << 10},
+		{"bad mode", "POST", "/v1/pairs/vm1/failover", "admin-secret", "application/json", `{"mode":"` + strings.Repeat("\u202e", 20000) + `"}`, 400, 1024},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(tc.method, tc.target, strings.NewReader(tc.body))
+			if tc.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			if tc.ctype != "" {
+				req.Header.Set("Content-Type", tc.ctype)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			body := rec.Body.Bytes()
+			var e struct {
+				Error struct{ Code, Message string }
+			}
+			if err := json.Unmarshal(body, &e); err != nil || e.Error.Code == "" {
+				t.Fatalf("%d %.200q: not an error object (%v)", rec.Code, body, err)
+			}
+			if rec.Code != tc.status || len(body) > tc.max {
+				t.Errorf("%d with a %d-byte body (%.120q...); want %d with at most %d bytes", rec.Code, len(body), body, tc.status, tc.max)
+			}
+			for _, bad := range []string{"\x1b", "\u202e"} {
+				if strings.Contains(e.Error.Message, bad) {
+					t.Errorf("the message carries %q raw: %.200q", bad, e.Error.Message)
+				}
+			}
+		})
+	}
+}
+
+// TestStalledClientIsCutOff: an answer that the client does not take is
+// abandoned after the write timeout, freeing the connection and what the
+// handler holds.
+func TestStalledClientIsCutOff(t *testing.T) {
+	wrote := make(chan error, 1)
+	big := strings.Repeat("x", 32<<10)
+	st := openStore(t)
+	tmp := t.TempDir()
+	h := Handler(Deps{Controller: &fakeController{}, Store: st, AdminToken: "admin-secret", MetricsPublic: true,
+		WriteTimeout: 200 * time.Millisecond, TempDir: tmp, Backup: st.Backup,
+		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for range 64 { // 2 MiB
+				if _, err := io.WriteString(w, big); err != nil {
+					wrote <- err
+					return
+				}
+			}
+			wrote <- nil
+		})})
+	ln := servePipes(t, h)
+
+	c := ln.dial(t)
+	fmt.Fprint(c, "GET /metrics HTTP/1.1\r\nHost: hvro\r\n\r\n")
+	start := time.Now()
+	if err := within.Recv(t, wrote, "the end of an answer nobody reads"); err == nil {
+		t.Fatal("2 MiB written to a client that reads nothing")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("cut off after %s, want about the write timeout (200ms)", d)
+	}
+
+	// A backup is sent chunk by chunk, each within the write timeout.
+	if err := st.Update(func(tx store.Tx) error {
+		_, err := tx.AppendEvent(store.Event{Kind: "note", Message: strings.Repeat("y", 1<<20)})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c = ln.dial(t)
+	fmt.Fprint(c, "GET /v1/backup HTTP/1.1\r\nHost: hvro\r\nAuthorization: Bearer admin-secret\r\n\r\n")
+	snapshots := func() int {
+		ents, _ := os.ReadDir(tmp)
+		return len(ents)
+	}
+	within.Eventually(t, "the snapshot of a stalled backup", func() bool { return snapshots() == 1 })
+	within.Eventually(t, "the snapshot of a stalled backup removed", func() bool { return snapshots() == 0 })
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err == nil {
+		n, rerr := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if rerr == nil {
+			t.Fatalf("a stalled backup client still got all %d bytes after the write timeout", n)
+		}
+	}
+}
+
+// TestHookAnswerOutlivesWriteTimeout: a hook's long poll answers after
+// its wait, later than the write timeout of other requests; its answer
+// must still go out.
+func TestHookAnswerOutlivesWriteTimeout(t *testing.T) {
+	fc := &fakeController{paused: map[string]bool{}, hookTakes: 600 * time.Millisecond}
+	srv := httptest.NewServer(Handler(Deps{Controller: fc, AdminToken: "admin-secret", HookTokens: map[string]string{"cluster1": "hook-1"},
+		WriteTimeout: 100 * time.Millisecond}))
+	t.Cleanup(srv.Close)
+	status, m := call(t, srv, "POST", "/v1/hooks?wait=5s", "hook-1", hookJSON)
+	if status != 200 || m["outcome"] != "ok" {
+		t.Fatalf("hook answered after 600ms with a 100ms write timeout: %d %v", status, m)
+	}
 }

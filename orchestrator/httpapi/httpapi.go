@@ -24,6 +24,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -96,12 +98,12 @@ func Handler(d Deps) http.Handler {
 		a.hooks[c] = digest(t)
 	}
 	r := chi.NewRouter()
-	r.Use(a.requestID, a.recoverer)
+	r.Use(a.requestID, a.recoverer, a.writeDeadline)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s %s is not an API route", r.Method, r.URL.Path))
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s %s is not an API route", echoPlain(r.Method), echoPlain(r.URL.Path)))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path))
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s", echoPlain(r.Method), echoPlain(r.URL.Path)))
 	})
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": d.Version})
@@ -195,7 +197,7 @@ func (a *api) requestID(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
 		if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && r.URL.Path != "/metrics" {
-			a.d.Logger.Info("http", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration_ms", time.Since(start).Milliseconds(), "remote", r.RemoteAddr)
+			a.d.Logger.Info("http", "request_id", id, "method", cut(r.Method, maxLogged), "path", cut(r.URL.Path, maxLogged), "status", sw.status, "duration_ms", time.Since(start).Milliseconds(), "remote", r.RemoteAddr)
 		}
 	})
 }
@@ -220,10 +222,20 @@ func (a *api) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				a.d.Logger.Error("panic in handler", "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				a.d.Logger.Error("panic in handler", "path", cut(r.URL.Path, maxLogged), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				writeError(w, http.StatusInternalServerError, "internal", "internal error; see the hvro log")
 			}
 		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeDeadline gives every answer WriteTimeout to be written, counted
+// from the request; a hook's long poll and a backup extend their own.
+func (a *api) writeDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// An httptest.ResponseRecorder has no connection: nothing to bound.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(a.d.WriteTimeout))
 		next.ServeHTTP(w, r)
 	})
 }
@@ -304,7 +316,7 @@ func (a *api) hook(w http.ResponseWriter, r *http.Request) {
 		count("unknown", b.Phase, "rejected")
 		return
 	case cluster != b.Cluster:
-		writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("the hook token of %s cannot act on cluster %q", cluster, b.Cluster))
+		writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("the hook token of %s cannot act on cluster %s", cluster, echo(b.Cluster)))
 		count(cluster, b.Phase, "rejected")
 		return
 	}
@@ -323,12 +335,14 @@ func (a *api) hook(w http.ResponseWriter, r *http.Request) {
 	if s := r.URL.Query().Get("wait"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d < 0 || d > maxHookWait {
-			writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("wait=%q: want a Go duration between 0 and %s, e.g. 5m", s, maxHookWait))
+			writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("wait=%s: want a Go duration between 0 and %s, e.g. 5m", echo(s), maxHookWait))
 			count(b.Cluster, b.Phase, "rejected")
 			return
 		}
 		wait = d
 	}
+	// The answer comes when the pass ends: the write deadline counts from then.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + a.d.WriteTimeout))
 	res, err := a.d.Controller.Hook(r.Context(), orchestrator.HookRequest{Cluster: b.Cluster, Group: b.Group, Server: b.Server,
 		Phase: b.Phase, Event: b.Event, Factor: b.Factor, Disk: b.Disk}, wait)
 	if err != nil {
@@ -355,7 +369,7 @@ func (a *api) hook(w http.ResponseWriter, r *http.Request) {
 // trailing data rejected, the offending part named.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Sprintf("Content-Type %q: send application/json", ct))
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Sprintf("Content-Type %s: send application/json", echo(ct)))
 		return false
 	}
 	body := http.MaxBytesReader(w, r.Body, maxBody)
@@ -489,7 +503,7 @@ func (a *api) getPair(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) || !slices.Contains(a.d.Controller.PairNames(), name) {
-		writeError(w, http.StatusNotFound, "unknown_pair", fmt.Sprintf("no pair %q is configured", name))
+		writeError(w, http.StatusNotFound, "unknown_pair", fmt.Sprintf("no pair %s is configured", echo(name)))
 		return
 	}
 	if err != nil {
@@ -552,7 +566,7 @@ func (a *api) failover(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if b.Mode != "planned" && b.Mode != "unplanned" {
-		writeError(w, http.StatusBadRequest, "invalid_body", fmt.Sprintf("body: mode %q: want planned or unplanned", b.Mode))
+		writeError(w, http.StatusBadRequest, "invalid_body", fmt.Sprintf("body: mode %s: want planned or unplanned", echo(b.Mode)))
 		return
 	}
 	id, _, err := a.d.Controller.Failover(chi.URLParam(r, "name"), b.Mode == "planned")
@@ -569,14 +583,14 @@ func (a *api) listOps(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
-			writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("limit=%q: want a number from 1 to 1000", s))
+			writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("limit=%s: want a number from 1 to 1000", echo(s)))
 			return
 		}
 		limit = n
 	}
 	pair := q.Get("pair")
 	if pair != "" && !slices.Contains(a.d.Controller.PairNames(), pair) {
-		writeError(w, http.StatusNotFound, "unknown_pair", fmt.Sprintf("no pair %q is configured", pair))
+		writeError(w, http.StatusNotFound, "unknown_pair", fmt.Sprintf("no pair %s is configured", echo(pair)))
 		return
 	}
 	var ops []store.Operation
@@ -598,7 +612,7 @@ func (a *api) listOps(w http.ResponseWriter, r *http.Request) {
 func (a *api) getOp(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseUint(chi.URLParam(r, "id"), 10, 64)
 	if err != nil || id == 0 {
-		writeError(w, http.StatusBadRequest, "invalid_path", fmt.Sprintf("operation id %q: want a positive number", chi.URLParam(r, "id")))
+		writeError(w, http.StatusBadRequest, "invalid_path", fmt.Sprintf("operation id %s: want a positive number", echo(chi.URLParam(r, "id"))))
 		return
 	}
 	var op store.Operation
@@ -676,7 +690,7 @@ func (a *api) reload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.d.Reload(r.Context()); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_config", "the new configuration was rejected; the old one stays in force:\n"+err.Error())
+		writeErrorUpTo(w, http.StatusBadRequest, "invalid_config", "the new configuration was rejected; the old one stays in force:\n"+err.Error(), maxBody)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"result": "reloaded"})
@@ -737,7 +751,60 @@ func (a *api) backup(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// Bounds on what an answer or a log line repeats of a request, so a
+// 200,000-character path cannot come back as a 200 KB body (times six
+// after JSON escaping) to every client that asks.
+const (
+	maxEcho    = 128  // bytes of one input value in a message
+	maxMessage = 1024 // bytes of an error message (an admin's reload: maxBody)
+	maxLogged  = 256  // bytes of a path or method in the log
+)
+
+// echo shows a client's input in a message: cut to maxEcho bytes, then
+// Go-quoted, so control characters and invalid UTF-8 arrive escaped.
+func echo(s string) string {
+	if len(s) <= maxEcho {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(cut(s, maxEcho)) + fmt.Sprintf("... (%d bytes)", len(s))
+}
+
+// echoPlain is echo for a value that reads better bare (a method, a path):
+// printable text without spaces or quotes of at most maxEcho bytes is shown
+// as it is.
+func echoPlain(s string) string {
+	if len(s) <= maxEcho && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsGraphic(r) || r == '"' || r == ' ' || isBidi(r) }) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	return echo(s)
+}
+
+// isBidi reports the bidirectional overrides and isolates (U+202A-U+202E,
+// U+2066-U+2069), which can make a terminal show text other than it is.
+func isBidi(r rune) bool { return r >= 0x202A && r <= 0x202E || r >= 0x2066 && r <= 0x2069 }
+
+// cut shortens s to at most n bytes without splitting a UTF-8 sequence.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && i > n-utf8.UTFMax && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
+}
+
 func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeErrorUpTo(w, status, code, msg, maxMessage)
+}
+
+// writeErrorUpTo bounds the message to limit bytes: errors of lower
+// layers may quote what a client sent.
+func writeErrorUpTo(w http.ResponseWriter, status int, code, msg string, limit int) {
+	if len(msg) > limit {
+		msg = cut(msg, limit) + fmt.Sprintf("... (%d more bytes not shown)", len(msg)-len(cut(msg, limit)))
+	}
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }
 

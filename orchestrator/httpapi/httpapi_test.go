@@ -19,12 +19,17 @@ import (
 
 type fakeController struct {
 	hooks   []orchestrator.HookRequest
+	waits   []time.Duration
 	hookErr error
 	paused  map[string]bool
+	// hookTakes is how long a hook's pass lasts (never beyond its wait).
+	hookTakes time.Duration
 }
 
 func (f *fakeController) Hook(ctx context.Context, h orchestrator.HookRequest, wait time.Duration) (orchestrator.HookResult, error) {
 	f.hooks = append(f.hooks, h)
+	f.waits = append(f.waits, wait)
+	time.Sleep(min(f.hookTakes, wait))
 	if f.hookErr != nil {
 		return orchestrator.HookResult{}, f.hookErr
 	}

@@ -282,14 +282,7 @@ func (s *Service) Start(ctx context.Context) error {
 	s.reloadMu.Lock()
 	s.startPollers(cfg)
 	s.reloadMu.Unlock()
-	s.server = &http.Server{
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*s.handler.Load()).ServeHTTP(w, r) }),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		// No WriteTimeout: POST /v1/hooks?wait= answers when the pass ends.
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	s.server = newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*s.handler.Load()).ServeHTTP(w, r) }), s.log)
 	go func() {
 		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server", "error", err)
@@ -298,6 +291,32 @@ func (s *Service) Start(ctx context.Context) error {
 	s.ready.Store(true)
 	s.log.Info("hvro is serving", "listen", ln.Addr().String(), "pairs", len(cfg.Pairs), "clusters", len(cfg.Clusters), "version", s.opts.Version)
 	return nil
+}
+
+// Bounds of the HTTP server. Each connection costs memory until it ends,
+// so none may last longer than its work: headers are small, a request is
+// read in ReadTimeout, an answer written in httpapi.DefaultWriteTimeout
+// (the API extends it for a hook's long poll and per chunk of a backup),
+// and an idle keep-alive connection is closed after IdleTimeout.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	idleTimeout       = time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		// The API sets each answer's deadline itself; this covers what
+		// net/http writes on its own before a handler runs.
+		WriteTimeout:   httpapi.DefaultWriteTimeout,
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // Ready reports whether the store is open, the configuration loaded and the

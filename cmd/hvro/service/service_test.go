@@ -1,16 +1,22 @@
 package service
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hvro/hvro/cmd/hvro/config"
 	"github.com/hvro/hvro/orchestrator"
 	"github.com/hvro/hvro/orchestrator/metrics"
+	"github.com/hvro/hvro/test/within"
 )
 
 // fakeHost is a driver that records how often it was closed.
@@ -195,6 +201,51 @@ func TestReloadAllOrNothing(t *testing.T) {
 	for _, h := range hosts.all() {
 		if h.closes() != 1 {
 			t.Errorf("driver %s (%s) closed %d times, want 1", h.name, h.url, h.closes())
+		}
+	}
+}
+
+// TestHTTPServerBounds: the server hvro serve runs has a bound on every
+// phase of a connection, and a request line or header too large for it is
+// refused with a short answer instead of being read, routed and echoed.
+func TestHTTPServerBounds(t *testing.T) {
+	hosts := &fakeHosts{}
+	s, err := New(testConfig(t.TempDir()), Options{Hosts: hosts.factory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	srv := s.server
+	for name, d := range map[string]time.Duration{"ReadHeaderTimeout": srv.ReadHeaderTimeout, "ReadTimeout": srv.ReadTimeout,
+		"WriteTimeout": srv.WriteTimeout, "IdleTimeout": srv.IdleTimeout} {
+		if d <= 0 || d > 2*time.Minute {
+			t.Errorf("%s = %s, want a bound of at most 2m", name, d)
+		}
+	}
+	if srv.MaxHeaderBytes <= 0 || srv.MaxHeaderBytes > 64<<10 {
+		t.Errorf("MaxHeaderBytes = %d, want at most 64 KiB", srv.MaxHeaderBytes)
+	}
+	for name, req := range map[string]string{
+		"200,000-character path": "GET /" + strings.Repeat("%3C", 66667) + " HTTP/1.1\r\nHost: hvro\r\n\r\n",
+		"100 KiB header":         "GET /healthz HTTP/1.1\r\nHost: hvro\r\nX-Big: " + strings.Repeat("x", 100<<10) + "\r\n\r\n",
+	} {
+		c, err := net.Dial("tcp", s.ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(within.Limit))
+		go io.WriteString(c, req) // net/http answers before it read everything
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		c.Close()
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || len(body) > 1024 {
+			t.Errorf("%s: %d with %d bytes, want 431 with a short body", name, resp.StatusCode, len(body))
 		}
 	}
 }
