@@ -282,3 +282,49 @@ func TestHookAnswerOutlivesWriteTimeout(t *testing.T) {
 		t.Fatalf("hook answered after 600ms with a 100ms write timeout: %d %v", status, m)
 	}
 }
+
+// TestHookWaitCappedByMaxWait: ?wait= longer than hooks.max_wait is
+// shortened to it (CONTRACTS section 6), not refused; a wait that is not a
+// duration, or negative, is refused.
+func TestHookWaitCappedByMaxWait(t *testing.T) {
+	tests := []struct {
+		name    string
+		maxWait time.Duration
+		wait    string
+		status  int
+		got     time.Duration // what the controller was asked to wait
+	}{
+		{"within max_wait", 2 * time.Minute, "1m", 200, time.Minute},
+		{"longer than max_wait", 2 * time.Minute, "5m", 200, 2 * time.Minute},
+		{"longer than 30m", 10 * time.Minute, "2h", 200, 10 * time.Minute},
+		{"no wait", 2 * time.Minute, "", 200, 0},
+		{"max_wait 0 answers at once", 0, "5m", 200, 0},
+		{"max_wait above 30m", time.Hour, "45m", 200, 30 * time.Minute},
+		{"negative", 2 * time.Minute, "-1s", 400, -1},
+		{"not a duration", 2 * time.Minute, "soon", 400, -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fc := &fakeController{paused: map[string]bool{}}
+			h := Handler(Deps{Controller: fc, AdminToken: "admin-secret", HookTokens: map[string]string{"cluster1": "hook-1"}, HookMaxWait: tc.maxWait})
+			target := "/v1/hooks"
+			if tc.wait != "" {
+				target += "?wait=" + tc.wait
+			}
+			req := httptest.NewRequest("POST", target, strings.NewReader(hookJSON))
+			req.Header.Set("Authorization", "Bearer hook-1")
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tc.status {
+				t.Fatalf("%d %s, want %d", rec.Code, rec.Body, tc.status)
+			}
+			switch {
+			case tc.got < 0 && len(fc.waits) != 0:
+				t.Errorf("a refused hook reached the controller with wait %s", fc.waits[0])
+			case tc.got >= 0 && (len(fc.waits) != 1 || fc.waits[0] != tc.got):
+				t.Errorf("the controller was asked to wait %v, want %s", fc.waits, tc.got)
+			}
+		})
+	}
+}

@@ -73,15 +73,19 @@ type Deps struct {
 	// backup: each chunk of it), so a client that does not read cannot
 	// hold a connection and its memory; default DefaultWriteTimeout.
 	WriteTimeout time.Duration
-	Logger       *slog.Logger
-	Version      string
+	// HookMaxWait is hooks.max_wait: a longer ?wait= is shortened to it
+	// (and to maxHookWait); zero answers every hook at once.
+	HookMaxWait time.Duration
+	Logger      *slog.Logger
+	Version     string
 }
 
 // DefaultWriteTimeout is Deps.WriteTimeout's default.
 const DefaultWriteTimeout = 30 * time.Second
 
 const (
-	maxBody     = 64 << 10
+	maxBody = 64 << 10
+	// maxHookWait caps hooks.max_wait (CONTRACTS: "at most 30m").
 	maxHookWait = 30 * time.Minute
 )
 
@@ -334,12 +338,14 @@ func (a *api) hook(w http.ResponseWriter, r *http.Request) {
 	wait := time.Duration(0)
 	if s := r.URL.Query().Get("wait"); s != "" {
 		d, err := time.ParseDuration(s)
-		if err != nil || d < 0 || d > maxHookWait {
-			writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("wait=%s: want a Go duration between 0 and %s, e.g. 5m", echo(s), maxHookWait))
+		if err != nil || d < 0 {
+			writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("wait=%s: want a Go duration of 0 or more, e.g. 5m", echo(s)))
 			count(b.Cluster, b.Phase, "rejected")
 			return
 		}
-		wait = d
+		// A script asking for more than hooks.max_wait gets max_wait: its
+		// answer may say "pending", which hvro hook maps to exit 0.
+		wait = min(d, a.d.HookMaxWait, maxHookWait)
 	}
 	// The answer comes when the pass ends: the write deadline counts from then.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + a.d.WriteTimeout))

@@ -56,8 +56,9 @@ func (k *checker) run() {
 	k.durationIn("resync_interval", c.ResyncInterval, time.Second, 24*time.Hour)
 	k.intIn("workers", c.Workers, 1, 256)
 	k.durationIn("shutdown_timeout", c.ShutdownTimeout, time.Second, time.Hour)
-	if c.Hooks.MaxWait < 0 || c.Hooks.MaxWait > time.Hour {
-		k.add("hooks.max_wait", "%s is out of range; use 0 (answer at once) up to 1h", fmtDuration(c.Hooks.MaxWait))
+	// The API caps every wait at 30m too (CONTRACTS: "at most 30m").
+	if c.Hooks.MaxWait < 0 || c.Hooks.MaxWait > 30*time.Minute {
+		k.add("hooks.max_wait", "%s is out of range; use 0 (answer at once) up to 30m", fmtDuration(c.Hooks.MaxWait))
 	}
 	k.intIn("retry.max_attempts", c.Retry.MaxAttempts, 1, 100)
 	k.durationIn("retry.initial_backoff", c.Retry.InitialBackoff, time.Millisecond, time.Hour)

@@ -253,6 +253,7 @@ func (s *Service) setHandler(cfg *config.Config) {
 		Version:       s.opts.Version,
 		Backup:        s.store.Backup,
 		TempDir:       cfg.DataDir,
+		HookMaxWait:   cfg.Hooks.MaxWait,
 	})
 	s.handler.Store(&h)
 }
