@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -48,6 +49,8 @@ type apiError struct {
 	Status  int
 	Code    string
 	Message string
+	// RetryAfter is the answer's Retry-After, when it had one.
+	RetryAfter time.Duration
 }
 
 func (e *apiError) Error() string {
@@ -84,10 +87,12 @@ func (c *apiClient) do(method, path string, body, out any) error {
 		var e struct {
 			Error struct{ Code, Message string } `json:"error"`
 		}
+		ae := &apiError{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(data)),
+			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 		if json.Unmarshal(data, &e) == nil && e.Error.Code != "" {
-			return &apiError{resp.StatusCode, e.Error.Code, e.Error.Message}
+			ae.Code, ae.Message = e.Error.Code, e.Error.Message
 		}
-		return &apiError{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(data))}
+		return ae
 	}
 	if out == nil {
 		return nil
@@ -100,6 +105,24 @@ func (c *apiClient) do(method, path string, body, out any) error {
 		return fmt.Errorf("hvro's answer to %s %s is not the expected JSON: %w", method, path, err)
 	}
 	return nil
+}
+
+// retryAfter reads a Retry-After header: seconds, or an HTTP date; zero
+// when absent or unreadable.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		if n < 0 {
+			return 0
+		}
+		return time.Duration(min(n, 24*3600)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 // errUsage marks an error as the caller's misuse (exit 2, not 1); test it

@@ -104,11 +104,11 @@ func Hook(args []string, env func(string) string, stdout, stderr io.Writer) int 
 	for attempt := 1; ; attempt++ {
 		ans = hookAnswer{}
 		err = api.do(http.MethodPost, path, body, &ans)
-		// hvro answered (other than "starting or stopping, try again").
-		if err == nil || errors.As(err, &rejected) && rejected.Status != http.StatusServiceUnavailable && rejected.Status != http.StatusBadGateway {
-			break
+		if err == nil || errors.As(err, &rejected) && !unavailable(rejected.Status) {
+			break // hvro answered, or rejected the request itself
 		}
-		if time.Now().After(deadline) {
+		left := time.Until(deadline)
+		if left <= 0 {
 			reason := err.Error()
 			if *strict {
 				fmt.Fprintf(stdout, "hvro hook: %s: hvro unreachable after %d attempts (%s); --strict: exit 3\n", what, attempt, reason)
@@ -117,7 +117,11 @@ func Hook(args []string, env func(string) string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stdout, "hvro hook: %s: hvro unreachable after %d attempts (%s); failing open: exit 0\n", what, attempt, reason)
 			return hookOK
 		}
-		time.Sleep(min(time.Duration(attempt)*time.Second, 5*time.Second))
+		delay := min(time.Duration(attempt)*time.Second, 5*time.Second)
+		if errors.As(err, &rejected) && rejected.RetryAfter > 0 {
+			delay = min(rejected.RetryAfter, maxRetryAfter)
+		}
+		time.Sleep(min(delay, left))
 	}
 	if err != nil {
 		fmt.Fprintf(stdout, "hvro hook: %s: rejected: %s (%s, HTTP %d)\n", what, rejected.Message, rejected.Code, rejected.Status)
@@ -135,6 +139,19 @@ func Hook(args []string, env func(string) string, stdout, stderr io.Writer) int 
 		return hookCannotHost
 	}
 	return hookOK
+}
+
+// maxRetryAfter bounds how long one Retry-After may hold the hook back.
+const maxRetryAfter = 30 * time.Second
+
+// unavailable reports answers that say hvro cannot serve now rather than
+// that the request is wrong: a server error (its disk is full, a
+// dependency failed), a gateway or proxy that cannot reach it, a timeout,
+// or too many requests. The hook treats them like an unreachable hvro:
+// retry, then fail open, because ECX may shut a server down when a stop
+// script fails.
+func unavailable(status int) bool {
+	return status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout
 }
 
 func orDash(s string) string {
