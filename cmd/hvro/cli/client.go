@@ -16,7 +16,8 @@ import (
 )
 
 // HTTPClient is an HTTP client for hvro's API: no proxy, optional CA file
-// or no verification.
+// or no verification, and no redirects: hvro never answers with one, and
+// following it would carry the bearer token to wherever it points.
 func HTTPClient(caFile string, insecure bool, timeout time.Duration) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil // hvro is local to the cluster network; a proxy would not reach it
@@ -35,7 +36,16 @@ func HTTPClient(caFile string, insecure bool, timeout time.Duration) (*http.Clie
 		}
 		tr.TLSClientConfig = cfg
 	}
-	return &http.Client{Transport: tr, Timeout: timeout}, nil
+	return &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: refuseRedirect}, nil
+}
+
+// errRedirect matches the error of a request that hvro answered with a
+// redirect: the URL is wrong (http for https, a proxy, another service).
+var errRedirect = errors.New("redirect not followed")
+
+func refuseRedirect(req *http.Request, via []*http.Request) error {
+	return fmt.Errorf("hvro answered with a redirect to %s, not followed (it would take the token along): point the URL at hvro itself: %w",
+		printable(req.URL.Redacted(), 200), errRedirect)
 }
 
 // apiClient talks to a running hvro with the admin token.
@@ -75,6 +85,9 @@ func (c *apiClient) do(method, path string, body, out any) error {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)
+	if errors.Is(err, errRedirect) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("cannot reach hvro at %s: %w", c.base, err)
 	}

@@ -104,6 +104,10 @@ func Hook(args []string, env func(string) string, stdout, stderr io.Writer) int 
 	for attempt := 1; ; attempt++ {
 		ans = hookAnswer{}
 		err = api.do(http.MethodPost, path, body, &ans)
+		if errors.Is(err, errRedirect) {
+			fmt.Fprintf(stdout, "hvro hook: %s: misconfigured --url: %v\n", what, err)
+			return hookUsage
+		}
 		if err == nil || errors.As(err, &rejected) && !unavailable(rejected.Status) {
 			break // hvro answered, or rejected the request itself
 		}
