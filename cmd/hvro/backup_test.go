@@ -196,3 +196,35 @@ func TestBackupNeverReplacesOrRemoves(t *testing.T) {
 		t.Errorf("the live store changed")
 	}
 }
+
+// TestCheckConfigWarnings: check-config accepts a config that sends
+// secrets in cleartext (exit 0) but says so, one "warning:" line per
+// finding naming the key; the shipped example has none.
+func TestCheckConfigWarnings(t *testing.T) {
+	cfgPath := exampleConfig(t)
+	run := func() (int, string) {
+		var out, errb bytes.Buffer
+		code := checkConfigCmd([]string{"--config", cfgPath}, &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	if code, out := run(); code != 0 || strings.Contains(out, "warning") {
+		t.Errorf("the example: exit %d\n%s", code, out)
+	}
+	data := readFile(t, cfgPath)
+	edited := strings.Replace(string(data), "auth: ntlm ", "auth: basic", 1)
+	edited = strings.Replace(edited, "listen: 127.0.0.1:8080", "listen: 0.0.0.0:8080", 1)
+	if err := os.WriteFile(cfgPath, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out := run()
+	var warnings []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.HasPrefix(line, "warning: ") {
+			warnings = append(warnings, line)
+		}
+	}
+	if code != 0 || len(warnings) != 5 || !strings.HasPrefix(warnings[0], "warning: listen (line ") ||
+		!strings.HasPrefix(warnings[1], "warning: winrm.auth (line ") || !strings.Contains(warnings[1], "basic over http://node1.corp.example:5985") {
+		t.Errorf("basic over http, listening everywhere without tls: exit %d\n%s", code, out)
+	}
+}

@@ -119,5 +119,8 @@ func checkConfigCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s is valid: %d cluster(s), %d pair(s), listening on %s\n", *path, len(cfg.Clusters), len(cfg.Pairs), cfg.Listen)
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
+	}
 	return 0
 }

@@ -94,6 +94,7 @@ func Parse(data []byte, dir string, opts ...Option) (*Config, error) {
 	if err := k.err(); err != nil {
 		return nil, err
 	}
+	c.Warnings = k.sortedWarnings()
 	return c, nil
 }
 

@@ -83,6 +83,7 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 		opts.Hosts = winrmHost
 	}
 	s := &Service{opts: opts, log: opts.Logger, metrics: metrics.New(opts.Version), cfg: cfg}
+	s.logWarnings(cfg)
 	st, err := store.Open(filepath.Join(cfg.DataDir, "hvro.db"), store.Options{Logger: opts.Logger.With("component", "store")})
 	if err != nil {
 		return nil, fmt.Errorf("open the store: %w", err)
@@ -440,7 +441,19 @@ func (s *Service) ReloadFromSource(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.Reload(cfg)
+	if err := s.Reload(cfg); err != nil {
+		return err
+	}
+	s.logWarnings(cfg)
+	return nil
+}
+
+// logWarnings repeats at every start and reload what check-config warns
+// about, so an unsafe setting stays visible in the log.
+func (s *Service) logWarnings(cfg *config.Config) {
+	for _, w := range cfg.Warnings {
+		s.log.Warn("configuration warning", "key", w.Path, "line", w.Line, "warning", w.Msg)
+	}
 }
 
 // Reload applies a new configuration's pairs, clusters, servers and tokens

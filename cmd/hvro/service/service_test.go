@@ -16,6 +16,7 @@ import (
 	"github.com/hvro/hvro/cmd/hvro/config"
 	"github.com/hvro/hvro/orchestrator"
 	"github.com/hvro/hvro/orchestrator/metrics"
+	"github.com/hvro/hvro/test/capture"
 	"github.com/hvro/hvro/test/within"
 )
 
@@ -247,5 +248,37 @@ func TestHTTPServerBounds(t *testing.T) {
 		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || len(body) > 1024 {
 			t.Errorf("%s: %d with %d bytes, want 431 with a short body", name, resp.StatusCode, len(body))
 		}
+	}
+}
+
+// TestWarningsLogged: serve repeats check-config's warnings in its log at
+// start and after every reload.
+func TestWarningsLogged(t *testing.T) {
+	var logBuf capture.Buffer
+	log := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg := testConfig(t.TempDir()) // winrm.auth basic over http URLs
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 4 {
+		t.Fatalf("test config warnings: %v", cfg.Warnings)
+	}
+	s, err := New(cfg, Options{Hosts: (&fakeHosts{}).factory, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	logged := func() int {
+		return strings.Count(logBuf.String(), `level=WARN msg="configuration warning" key=winrm.auth`)
+	}
+	if n := logged(); n != 4 {
+		t.Errorf("start logged %d warnings, want 4:\n%s", n, logBuf.String())
+	}
+	s.ReloadSource(func() (*config.Config, error) { return cfg, nil })
+	if err := s.ReloadFromSource(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := logged(); n != 8 {
+		t.Errorf("start and reload logged %d warnings, want 8:\n%s", n, logBuf.String())
 	}
 }
