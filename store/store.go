@@ -39,6 +39,9 @@ type Options struct {
 	migrations []migration
 	// now replaces time.Now in tests.
 	now func() time.Time
+	// maxSize is bbolt's file size limit, for tests whose commits must
+	// fail as on a full disk.
+	maxSize int
 }
 
 const (
@@ -58,6 +61,12 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 	checkTook time.Duration // how long Open's verification took, for the log
+
+	// lastCommit is the outcome of the latest read-write transaction that
+	// tried to commit (Health).
+	healthMu    sync.Mutex
+	commitErr   error
+	commitErrAt time.Time
 }
 
 // Open opens the store at path, creating it (mode 0600, parent directories
@@ -254,6 +263,7 @@ func (s *Store) boltOpen(readOnly bool) (db *bolt.DB, err error) {
 	bopts := &bolt.Options{
 		Timeout:  s.opts.LockTimeout,
 		ReadOnly: readOnly,
+		MaxSize:  s.opts.maxSize,
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
 			// Never create here: ensureFile created or vetted the file,
 			// and if it vanished since, bbolt must not make a bare one.
@@ -394,6 +404,9 @@ func (s *Store) run(writable bool, fn func(Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	btx, err := s.begin(writable)
 	if err != nil {
+		if writable {
+			s.noteCommit(err)
+		}
 		return err
 	}
 	t := &boltTx{s: s, tx: btx}
@@ -418,7 +431,35 @@ func (s *Store) run(writable bool, fn func(Tx) error) (err error) {
 		s.rollback(btx)
 		return nil
 	}
-	return s.commit(btx)
+	err = s.commit(btx)
+	s.noteCommit(err)
+	return err
+}
+
+// noteCommit records whether a write reached the file. A caller's own
+// error (a record refused, a callback that gave up) is not the store's
+// health and never gets here.
+func (s *Store) noteCommit(err error) {
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	if err == nil {
+		s.commitErr = nil
+		return
+	}
+	s.commitErr, s.commitErrAt = err, s.opts.now()
+}
+
+// Health is nil unless the latest write failed to commit (a full or
+// read-only disk, a damaged file): then it says when and why. The next
+// commit that succeeds clears it. hvro's readiness reports it, since a
+// service whose journal cannot be written must not look healthy.
+func (s *Store) Health() error {
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	if s.commitErr == nil {
+		return nil
+	}
+	return fmt.Errorf("the last write to the store failed to commit at %s: %w", s.commitErrAt.UTC().Format(time.RFC3339), s.commitErr)
 }
 
 func (s *Store) begin(writable bool) (btx *bolt.Tx, err error) {

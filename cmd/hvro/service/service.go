@@ -321,11 +321,16 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
-// Ready reports whether the store is open, the configuration loaded and the
-// workers running.
+// Ready reports whether the store is open and takes writes, the
+// configuration loaded and the workers running. A store whose last commit
+// failed (disk full, read-only) is not ready: hvro cannot journal a step,
+// so it must not look healthy to a load balancer or an alert.
 func (s *Service) Ready() error {
 	if !s.ready.Load() {
 		return errors.New("hvro is starting or stopping")
+	}
+	if err := s.store.Health(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/hvro/hvro/cmd/hvro/config"
 	"github.com/hvro/hvro/orchestrator"
 	"github.com/hvro/hvro/orchestrator/metrics"
+	"github.com/hvro/hvro/store"
 	"github.com/hvro/hvro/test/capture"
 	"github.com/hvro/hvro/test/within"
 )
@@ -280,5 +281,29 @@ func TestWarningsLogged(t *testing.T) {
 	}
 	if n := logged(); n != 8 {
 		t.Errorf("start and reload logged %d warnings, want 8:\n%s", n, logBuf.String())
+	}
+}
+
+// TestReadyFollowsStoreCommits: /readyz's Ready is an error while the
+// store's writes fail, naming why.
+func TestReadyFollowsStoreCommits(t *testing.T) {
+	s, err := New(testConfig(t.TempDir()), Options{Hosts: (&fakeHosts{}).factory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	if err := s.Ready(); err != nil {
+		t.Fatalf("a started service: %v", err)
+	}
+	// A store that cannot write any more: here closed under the service.
+	s.store.Close()
+	if err := s.store.Update(func(store.Tx) error { return nil }); err == nil {
+		t.Fatal("a write to a closed store succeeded")
+	}
+	if err := s.Ready(); err == nil || !strings.Contains(err.Error(), "failed to commit") {
+		t.Fatalf("Ready after a failed write: %v", err)
 	}
 }
