@@ -1,7 +1,12 @@
 package config
 
 import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -80,5 +85,46 @@ func TestWarnings(t *testing.T) {
 				t.Errorf("Validate: %v, %d warnings, want %d", err, len(c.Warnings), len(tc.want))
 			}
 		})
+	}
+}
+
+// probeFiles is the real file system, except that ProbeDir of one folder
+// fails as a read-only mount would.
+type probeFiles struct {
+	osFiles
+	readOnly string
+}
+
+func (p probeFiles) ProbeDir(dir string) error {
+	if dir == p.readOnly {
+		return &fs.PathError{Op: "open", Path: dir + "/.hvro-check-config-1", Err: syscall.EROFS}
+	}
+	return p.osFiles.ProbeDir(dir)
+}
+
+// TestDataDirWritable: check-config refuses a data_dir hvro could not
+// write its store to, and leaves no trace in one it can.
+func TestDataDirWritable(t *testing.T) {
+	dir := exampleDir(t)
+	data := filepath.Join(dir, "data")
+	mkdir(t, data)
+	base := exampleYAML(t)
+	if _, err := Parse(base, dir, WithEnv(fakeEnv)); err != nil {
+		t.Fatalf("a writable data_dir: %v", err)
+	}
+	if ents, _ := os.ReadDir(data); len(ents) != 0 {
+		t.Errorf("the check left %d files in data_dir", len(ents))
+	}
+	_, err := Parse(base, dir, WithEnv(fakeEnv), WithFiles(probeFiles{readOnly: data}))
+	ps := problemsOf(t, err)
+	if len(ps) != 1 || ps[0].Path != "data_dir" || !strings.Contains(ps[0].Msg, `"`+data+`" is not writable: read-only file system`) || ps[0].Line == 0 {
+		t.Errorf("a read-only data_dir: %v", err)
+	}
+	if runtime.GOOS == "linux" {
+		// Even root cannot create a file in /proc: the real probe.
+		_, err := Parse(mutate(t, base, edit{"data_dir", "/proc"}), dir, WithEnv(fakeEnv))
+		if ps := problemsOf(t, err); len(ps) != 1 || !strings.Contains(ps[0].Msg, `"/proc" is not writable`) {
+			t.Errorf("data_dir /proc: %v", err)
+		}
 	}
 }
