@@ -328,3 +328,61 @@ func TestHookWaitCappedByMaxWait(t *testing.T) {
 		})
 	}
 }
+
+// TestHookTokenCheckedBeforeBody: a caller without a valid token learns
+// nothing about the body's rules: 401 whatever it sent.
+func TestHookTokenCheckedBeforeBody(t *testing.T) {
+	srv, fc := newAPI(t)
+	for _, tc := range []struct {
+		name, token, body string
+		status            int
+		code              string
+	}{
+		{"no token, bad body", "", `{"nonsense":`, 401, "unauthorized"},
+		{"wrong token, bad body", "hook-x", `{"nonsense":`, 401, "unauthorized"},
+		{"wrong token, unknown field", "hook-x", `{"cluster":"cluster1","grop":"x"}`, 401, "unauthorized"},
+		{"wrong token, oversized body", "hook-x", `{"group":"` + strings.Repeat("x", 70<<10) + `"}`, 401, "unauthorized"},
+		{"a hook token, bad body", "hook-1", `{"nonsense":`, 400, "invalid_body"},
+		{"the other cluster's token", "hook-2", hookJSON, 403, "forbidden"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, m := call(t, srv, "POST", "/v1/hooks", tc.token, tc.body)
+			if status != tc.status || errCode(m) != tc.code {
+				t.Fatalf("%d %v, want %d %s", status, m, tc.status, tc.code)
+			}
+		})
+	}
+	if len(fc.hooks) != 0 {
+		t.Fatalf("rejected hooks reached the controller: %+v", fc.hooks)
+	}
+}
+
+// TestHeadHealth: HEAD /healthz and /readyz answer like GET, without a
+// body (load balancers probe with HEAD).
+func TestHeadHealth(t *testing.T) {
+	ready := error(nil)
+	srv := httptest.NewServer(Handler(Deps{Controller: &fakeController{}, AdminToken: "a", Ready: func() error { return ready }}))
+	t.Cleanup(srv.Close)
+	head := func(path string) (int, int64) {
+		t.Helper()
+		resp, err := http.Head(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if len(body) != 0 {
+			t.Errorf("HEAD %s: a %d-byte body", path, len(body))
+		}
+		return resp.StatusCode, resp.ContentLength
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if status, _ := head(path); status != 200 {
+			t.Errorf("HEAD %s: %d, want 200", path, status)
+		}
+	}
+	ready = fmt.Errorf("the store cannot commit")
+	if status, _ := head("/readyz"); status != 503 {
+		t.Errorf("HEAD /readyz while not ready: %d, want 503", status)
+	}
+}

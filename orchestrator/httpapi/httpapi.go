@@ -109,10 +109,10 @@ func Handler(d Deps) http.Handler {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s", echoPlain(r.Method), echoPlain(r.URL.Path)))
 	})
-	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+	healthz := func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": d.Version})
-	})
-	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+	}
+	readyz := func(w http.ResponseWriter, r *http.Request) {
 		if d.Ready != nil {
 			if err := d.Ready(); err != nil {
 				writeError(w, http.StatusServiceUnavailable, "not_ready", err.Error())
@@ -120,7 +120,12 @@ func Handler(d Deps) http.Handler {
 			}
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	}
+	// Load balancers probe with HEAD too; net/http drops the body.
+	r.Get("/healthz", healthz)
+	r.Head("/healthz", healthz)
+	r.Get("/readyz", readyz)
+	r.Head("/readyz", readyz)
 	r.Group(func(r chi.Router) {
 		if !d.MetricsPublic {
 			r.Use(a.adminOnly)
@@ -300,25 +305,30 @@ func (a *api) hook(w http.ResponseWriter, r *http.Request) {
 		count("unknown", "", "rejected")
 		return
 	}
-	var b hookBody
-	if !decodeBody(w, r, &b) {
-		count("unknown", "", "rejected")
-		return
-	}
+	// The token is checked before the body is read: a caller without one
+	// learns nothing of the body's rules. Which cluster it may act on is
+	// checked once the body names the cluster.
 	cluster := ""
 	for c, d := range a.hooks {
 		if tokenMatches(d, tok) {
 			cluster = c
 		}
 	}
-	switch {
-	case cluster == "" && tokenMatches(a.admin, tok):
-		cluster = b.Cluster // the admin may post any cluster's hook
-	case cluster == "":
+	admin := cluster == "" && tokenMatches(a.admin, tok)
+	if cluster == "" && !admin {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="hvro", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "the bearer token is not a hook token")
-		count("unknown", b.Phase, "rejected")
+		count("unknown", "", "rejected")
 		return
+	}
+	var b hookBody
+	if !decodeBody(w, r, &b) {
+		count(cluster, "", "rejected")
+		return
+	}
+	switch {
+	case admin:
+		cluster = b.Cluster // the admin may post any cluster's hook
 	case cluster != b.Cluster:
 		writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("the hook token of %s cannot act on cluster %s", cluster, echo(b.Cluster)))
 		count(cluster, b.Phase, "rejected")
