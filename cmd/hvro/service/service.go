@@ -175,11 +175,10 @@ func (s *Service) peer(key string) string {
 	return key
 }
 
-// buildDrivers builds a driver for every host of cfg; with an error, the
-// map holds the drivers that could be built.
-// buildDrivers makes the configuration's host drivers. A host for which
+// buildDrivers makes a driver for every host of cfg. A host for which
 // reuse returns a driver keeps it; the others get a new one, listed in
-// fresh too (on an error, fresh is what to close).
+// fresh too. With an error, all holds the drivers that could be had, and
+// fresh is what to close.
 func (s *Service) buildDrivers(cfg *config.Config, reuse func(key string) (orchestrator.Host, bool)) (all, fresh map[string]orchestrator.Host, err error) {
 	all, fresh = map[string]orchestrator.Host{}, map[string]orchestrator.Host{}
 	var errs []error
@@ -422,8 +421,8 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// reloadPath is set by Reload's caller so POST /v1/config/reload can read
-// the same file again.
+// errNoReloadSource: ReloadFromSource before ReloadSource set where a
+// fresh configuration comes from (hvlab's demo has no file).
 var errNoReloadSource = errors.New("no configuration file to reload from")
 
 // ReloadSource sets the function that reads a fresh configuration.
@@ -434,7 +433,8 @@ func (s *Service) ReloadSource(load func() (*config.Config, error)) {
 }
 
 // ReloadFromSource reads a fresh configuration from the source ReloadSource
-// set and applies it (SIGHUP and POST /v1/reload).
+// set and applies it (SIGHUP, the Windows service's paramchange and POST
+// /v1/config/reload).
 func (s *Service) ReloadFromSource(ctx context.Context) error {
 	s.mu.Lock()
 	load := s.load
