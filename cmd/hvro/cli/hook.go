@@ -96,7 +96,10 @@ func Hook(args []string, env func(string) string, stdout, stderr io.Writer) int 
 		"event": env("CLP_EVENT"), "factor": env("CLP_FACTOR"), "disk": env("CLP_DISK"),
 	}
 	path := "/v1/hooks?wait=" + url.QueryEscape(wait.String())
-	what := fmt.Sprintf("%s %s/%s on %s (event %s, factor %s)", *phase, *cluster, *group, *server, orDash(env("CLP_EVENT")), orDash(env("CLP_FACTOR")))
+	// The line goes to the ECX log and terminals: every field is escaped
+	// and bounded (the server name and CLP_* come from the environment,
+	// hvro's message may quote what ECX and the hosts said).
+	what := fmt.Sprintf("%s %s/%s on %s (event %s, factor %s)", *phase, cell(*cluster), cell(*group), cell(*server), cell(orDash(env("CLP_EVENT"))), cell(orDash(env("CLP_FACTOR"))))
 
 	var ans hookAnswer
 	var rejected *apiError
@@ -105,7 +108,7 @@ func Hook(args []string, env func(string) string, stdout, stderr io.Writer) int 
 		ans = hookAnswer{}
 		err = api.do(http.MethodPost, path, body, &ans)
 		if errors.Is(err, errRedirect) {
-			fmt.Fprintf(stdout, "hvro hook: %s: misconfigured --url: %v\n", what, err)
+			fmt.Fprintf(stdout, "hvro hook: %s: misconfigured --url: %s\n", what, text(err.Error()))
 			return hookUsage
 		}
 		if err == nil || errors.As(err, &rejected) && !unavailable(rejected.Status) {
@@ -113,7 +116,7 @@ func Hook(args []string, env func(string) string, stdout, stderr io.Writer) int 
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			reason := err.Error()
+			reason := text(err.Error())
 			if *strict {
 				fmt.Fprintf(stdout, "hvro hook: %s: hvro unreachable after %d attempts (%s); --strict: exit 3\n", what, attempt, reason)
 				return hookUnreachable
@@ -128,15 +131,15 @@ func Hook(args []string, env func(string) string, stdout, stderr io.Writer) int 
 		time.Sleep(min(delay, left))
 	}
 	if err != nil {
-		fmt.Fprintf(stdout, "hvro hook: %s: rejected: %s (%s, HTTP %d)\n", what, rejected.Message, rejected.Code, rejected.Status)
+		fmt.Fprintf(stdout, "hvro hook: %s: rejected: %s (%s, HTTP %d)\n", what, text(rejected.Message), cell(rejected.Code), rejected.Status)
 		return hookUsage
 	}
-	line := fmt.Sprintf("hvro hook: %s: %s", what, ans.Outcome)
+	line := fmt.Sprintf("hvro hook: %s: %s", what, cell(ans.Outcome))
 	if ans.Op != 0 {
 		line += fmt.Sprintf(" (op %d)", ans.Op)
 	}
 	if ans.Message != "" {
-		line += ": " + ans.Message
+		line += ": " + text(ans.Message)
 	}
 	fmt.Fprintln(stdout, line)
 	if ans.Outcome == "failed" && *phase == "start" {

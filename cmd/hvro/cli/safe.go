@@ -7,51 +7,53 @@ import (
 	"unicode/utf8"
 )
 
+// Bounds of one printed field: a name or state in a table cell, and a
+// message or error.
+const (
+	maxCell = 64
+	maxText = 300
+)
+
+func cell(s string) string { return printable(s, maxCell) }
+func text(s string) string { return printable(s, maxText) }
+
 // printable makes a string that came from elsewhere (hvro's answers carry
 // ECX owner names, hook fields and host errors) safe for a terminal:
-// control characters, bidirectional overrides and isolates, and invalid
-// UTF-8 are written as Go escapes (\x1b, \u202e, \xff), everything else as
-// it is; and it shows at most max bytes of s, ending in "..." when cut.
+// control characters, bidirectional overrides and isolates, other
+// invisible formatting characters and invalid UTF-8 are written as Go
+// escapes (\x1b, \u202e, \xff), everything else as it is; the result
+// holds at most max bytes of that, followed by "..." when s was cut.
 func printable(s string, max int) string {
-	cut := false
-	if len(s) > max {
-		i := max
-		for i > 0 && i > max-utf8.UTFMax && !utf8.RuneStart(s[i]) {
-			i--
-		}
-		s, cut = s[:i], true
-	}
-	if strings.IndexFunc(s, unsafeRune) < 0 && utf8.ValidString(s) {
-		if cut {
-			return s + "..."
-		}
+	if len(s) <= max && strings.IndexFunc(s, unsafeRune) < 0 {
 		return s
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
+		piece := s[i : i+n]
 		switch {
 		case r == utf8.RuneError && n == 1:
-			b.WriteString(`\x` + strconv.FormatUint(uint64(s[i]), 16))
+			piece = `\x` + strconv.FormatUint(uint64(s[i])>>4, 16) + strconv.FormatUint(uint64(s[i])&15, 16)
 		case unsafeRune(r):
 			q := strconv.QuoteRuneToASCII(r) // '\x1b', '\u202e'
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteString(s[i : i+n])
+			piece = q[1 : len(q)-1]
 		}
+		if b.Len()+len(piece) > max {
+			b.WriteString("...")
+			break
+		}
+		b.WriteString(piece)
 		i += n
-	}
-	if cut {
-		b.WriteString("...")
 	}
 	return b.String()
 }
 
 // unsafeRune reports runes a terminal acts on instead of showing:
 // controls (escape sequences, carriage return, backspace), and the
-// invisible formatting characters that reorder or hide text (bidi
-// overrides and isolates, U+202A-U+202E and U+2066-U+2069, marks, zero
-// widths: Unicode's Cf category).
+// invisible formatting characters that reorder or hide text (Unicode's Cf
+// category: the bidi overrides and isolates U+202A-U+202E and
+// U+2066-U+2069, marks, zero widths); and U+FFFD, which stands for what
+// was not UTF-8.
 func unsafeRune(r rune) bool {
 	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError
 }
