@@ -592,6 +592,75 @@ func (s *Store) BackupFile(path string) (int64, error) {
 	return n, nil
 }
 
+// CreateBackup writes a copy of a store to path, which must not exist, and
+// returns its size. fill writes the copy (Store.Backup, or what a running
+// hvro's GET /v1/backup sends) to a temporary file in path's folder; the
+// file is synced and must open as a store before it appears at path, by a
+// hard link that fails rather than replace a file. A file at path, however
+// it got there, is never replaced or removed: the error matches
+// fs.ErrExist. On any error only the temporary file is removed.
+//
+// On a file system without hard links the copy is renamed into place after
+// a last look at path: a file created in between would be replaced.
+func CreateBackup(path string, fill func(io.Writer) (int64, error)) (n int64, err error) {
+	wrap := func(err error) error { return fmt.Errorf("back up store to %s: %w", path, err) }
+	if _, err := os.Lstat(path); err == nil {
+		return 0, wrap(fmt.Errorf("%w: hvro never replaces a file with a backup; choose a new name", fs.ErrExist))
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return 0, wrap(err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return 0, wrap(err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after the link, path is the copy's other name
+	n, err = fill(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return n, wrap(err)
+	}
+	// A cut transfer never passes for a backup.
+	check, err := Open(tmp, Options{ReadOnly: true})
+	if err != nil {
+		return n, wrap(fmt.Errorf("the copy does not open as a store: %w", err))
+	}
+	if err := check.Close(); err != nil {
+		return n, wrap(err)
+	}
+	if err := linkNew(tmp, path); err != nil {
+		return n, wrap(err)
+	}
+	return n, nil
+}
+
+// linkNew gives tmp the name path if path does not exist (see
+// CreateBackup), and makes the new entry durable.
+func linkNew(tmp, path string) error {
+	err := os.Link(tmp, path)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		// No hard links here (FAT, some network shares): rename after a
+		// last look.
+		if _, lerr := os.Lstat(path); lerr == nil {
+			err = fs.ErrExist
+		} else {
+			err = os.Rename(tmp, path)
+		}
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%w: %s appeared while the copy was written; it was left alone and the copy dropped", fs.ErrExist, path)
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
 // Check verifies the whole store: the page structure (as Open does), every
 // record decodes, keys match records, and the operations index matches the
 // operations. It returns nil or an error matching ErrDamaged that lists up

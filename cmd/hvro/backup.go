@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -48,74 +47,28 @@ func backupCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// backup writes the copy to a temporary file next to out, syncs it, checks
-// that it opens as a store, and only then links it to out, which fails if
-// out exists by then. The temporary file is the only thing it removes.
+// backup refuses the live store, then lets store.CreateBackup write the
+// copy: from the store itself when hvro is stopped, from the running
+// hvro's API when it holds the store's lock.
 func backup(cfg *config.Config, out string) (n int64, how string, err error) {
 	live := filepath.Join(cfg.DataDir, "hvro.db")
 	if err := notLiveStore(live, out); err != nil {
 		return 0, "", err
 	}
-	if err := notExisting(out); err != nil {
-		return 0, "", err
-	}
-	dir := filepath.Dir(out)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(out)+".tmp-*")
-	if err != nil {
-		return 0, "", fmt.Errorf("create the copy next to %s: %w", out, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if f != nil {
-			f.Close()
+	n, err = store.CreateBackup(out, func(w io.Writer) (int64, error) {
+		st, err := store.Open(live, store.Options{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
+		switch {
+		case err == nil:
+			how = "offline copy"
+			defer st.Close()
+			return st.Backup(w)
+		case errors.Is(err, store.ErrLocked):
+			how = "online copy through the API"
+			return backupOnline(cfg, w)
 		}
-		os.Remove(tmp) // after a successful link, out is the copy's other name
-	}()
-
-	st, err := store.Open(live, store.Options{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
-	how = "offline copy"
-	switch {
-	case err == nil:
-		n, err = st.Backup(f)
-		st.Close()
-	case errors.Is(err, store.ErrLocked):
-		how = "online copy through the API"
-		n, err = backupOnline(cfg, f)
-	}
-	if err != nil {
-		return n, how, err
-	}
-	if err := f.Sync(); err != nil {
-		return n, how, fmt.Errorf("sync the copy: %w", err)
-	}
-	err, f = f.Close(), nil
-	if err != nil {
-		return n, how, fmt.Errorf("write the copy: %w", err)
-	}
-	// The copy must open as a store: a cut transfer never passes for a backup.
-	check, err := store.Open(tmp, store.Options{ReadOnly: true})
-	if err != nil {
-		return n, how, fmt.Errorf("the copy does not open as an hvro store, so %s was not written: %w", out, err)
-	}
-	if err := check.Close(); err != nil {
-		return n, how, err
-	}
-	if err := publishNew(tmp, out); err != nil {
-		return n, how, err
-	}
-	return n, how, nil
-}
-
-// notExisting refuses an out that exists, even as a dangling symlink.
-func notExisting(out string) error {
-	_, err := os.Lstat(out)
-	switch {
-	case err == nil:
-		return fmt.Errorf("%s exists; hvro backup never replaces a file: choose a new name", out)
-	case !errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("--out %s: %w", out, err)
-	}
-	return nil
+		return 0, err
+	})
+	return n, how, err
 }
 
 // notLiveStore refuses an out that names the live store, by its path, a
@@ -149,43 +102,6 @@ func resolved(p string) string {
 		abs = strings.ToLower(abs) // NTFS names ignore case
 	}
 	return abs
-}
-
-// publishNew makes tmp visible as out only if out does not exist: a hard
-// link fails instead of replacing a file. A file system without hard links
-// gets a rename after a last look, which a file created in between would
-// lose to; hvro never creates backups there itself.
-func publishNew(tmp, out string) error {
-	err := os.Link(tmp, out)
-	if err != nil && !errors.Is(err, fs.ErrExist) {
-		if err = notExisting(out); err == nil {
-			err = os.Rename(tmp, out)
-		}
-	}
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%s appeared while the copy was written; it was left alone and no copy was kept", out)
-	}
-	if err != nil {
-		return fmt.Errorf("publish the copy as %s: %w", out, err)
-	}
-	if err := syncDir(filepath.Dir(out)); err != nil {
-		return fmt.Errorf("sync the folder of %s: %w", out, err)
-	}
-	return nil
-}
-
-// syncDir makes the new directory entry durable. Windows cannot open a
-// folder for syncing, and NTFS journals the entry.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 func backupOnline(cfg *config.Config, w io.Writer) (int64, error) {
