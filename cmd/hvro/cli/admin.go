@@ -254,7 +254,7 @@ func printPair(w io.Writer, d httpapi.PairDetail) {
 }
 
 func printSteps(w io.Writer, op store.Operation) {
-	fmt.Fprintf(w, "  #%d %s %s (%s)", op.ID, cell(op.Kind), cell(string(op.State)), text(op.Trigger))
+	fmt.Fprintf(w, "  #%d %s %s (%s)", op.ID, cell(op.Kind), cell(op.State), text(op.Trigger))
 	if op.Error != "" {
 		fmt.Fprintf(w, ": %s", text(op.Error))
 	}
@@ -284,7 +284,7 @@ func printOps(w io.Writer, ops []store.Operation) {
 		if op.Error != "" {
 			detail = op.Error
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", op.ID, cell(op.Pair), cell(op.Kind), cell(string(op.State)), op.Started.Format(time.RFC3339), dur, text(detail))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", op.ID, cell(op.Pair), cell(op.Kind), cell(op.State), op.Started.Format(time.RFC3339), dur, text(detail))
 	}
 	tw.Flush()
 }

@@ -14,8 +14,10 @@ const (
 	maxText = 300
 )
 
-func cell(s string) string { return printable(s, maxCell) }
-func text(s string) string { return printable(s, maxText) }
+// cell and text take any string type: phases, kinds and outcomes are
+// typed strings of package store.
+func cell[S ~string](s S) string { return printable(string(s), maxCell) }
+func text[S ~string](s S) string { return printable(string(s), maxText) }
 
 // printable makes a string that came from elsewhere (hvro's answers carry
 // ECX owner names, hook fields and host errors) safe for a terminal:
