@@ -56,6 +56,7 @@ func TestSystemdUnit(t *testing.T) {
 		"Service.AmbientCapabilities":      "",
 		"Service.RestrictAddressFamilies":  "AF_INET AF_INET6 AF_UNIX",
 		"Service.UMask":                    "0077",
+		"Service.MemoryMax":                "512M",
 		"Install.WantedBy":                 "multi-user.target",
 	}
 	for k, v := range want {

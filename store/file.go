@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -145,6 +146,18 @@ func sniff(head []byte) string {
 		return fmt.Sprintf("it is a text file starting %.24q", head)
 	}
 	return fmt.Sprintf("%d bytes of unrecognised binary data starting %x", len(head), head[:min(len(head), 8)])
+}
+
+// quoteShort shows bytes read from a file in a message: at most 32 of
+// them, Go-quoted (control characters, bidi overrides and invalid UTF-8
+// escaped), and how many there were when that is more. A file's content
+// is the attacker's choice; an error message goes to terminals and logs.
+func quoteShort(b []byte) string {
+	const max = 32
+	if len(b) <= max {
+		return strconv.Quote(string(b))
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(string(b[:max])), len(b))
 }
 
 // syncDir makes a directory entry change (create, link, rename) durable.

@@ -56,7 +56,7 @@ func (s *Store) readMeta(tx *bolt.Tx) (fileMeta, error) {
 		return fileMeta{}, &ForeignError{Path: s.path, Reason: "a bbolt database whose meta bucket has no app key (" + describeBuckets(tx) + ")"}
 	}
 	if string(app) != metaAppName {
-		return fileMeta{}, &ForeignError{Path: s.path, Reason: fmt.Sprintf("a bbolt database of application %q", app)}
+		return fileMeta{}, &ForeignError{Path: s.path, Reason: "a bbolt database of application " + quoteShort(app)}
 	}
 	var m fileMeta
 	raw := b.Get(metaSchema)
@@ -65,13 +65,13 @@ func (s *Store) readMeta(tx *bolt.Tx) (fileMeta, error) {
 	}
 	n, err := strconv.Atoi(string(raw))
 	if err != nil || n < 0 {
-		return fileMeta{}, s.damaged(bucketMeta, "schema", fmt.Errorf("%q is not a schema version", raw))
+		return fileMeta{}, s.damaged(bucketMeta, "schema", fmt.Errorf("%s is not a schema version", quoteShort(raw)))
 	}
 	m.schema = n
 	if c := b.Get(metaCreated); c != nil {
 		t, err := time.Parse(time.RFC3339Nano, string(c))
 		if err != nil {
-			return fileMeta{}, s.damaged(bucketMeta, "created", fmt.Errorf("%q is not an RFC 3339 time", c))
+			return fileMeta{}, s.damaged(bucketMeta, "created", fmt.Errorf("%s is not an RFC 3339 time", quoteShort(c)))
 		}
 		m.created = t
 	}
@@ -86,7 +86,7 @@ func describeBuckets(tx *bolt.Tx) string {
 	_ = tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
 		n++
 		if len(names) < 5 {
-			names = append(names, strconv.Quote(string(name)))
+			names = append(names, quoteShort(name))
 		}
 		return nil
 	})

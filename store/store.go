@@ -39,6 +39,9 @@ type Options struct {
 	migrations []migration
 	// now replaces time.Now in tests.
 	now func() time.Time
+	// maxSize is bbolt's file size limit, for tests whose commits must
+	// fail as on a full disk.
+	maxSize int
 }
 
 const (
@@ -58,6 +61,12 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 	checkTook time.Duration // how long Open's verification took, for the log
+
+	// lastCommit is the outcome of the latest read-write transaction that
+	// tried to commit (Health).
+	healthMu    sync.Mutex
+	commitErr   error
+	commitErrAt time.Time
 }
 
 // Open opens the store at path, creating it (mode 0600, parent directories
@@ -254,6 +263,7 @@ func (s *Store) boltOpen(readOnly bool) (db *bolt.DB, err error) {
 	bopts := &bolt.Options{
 		Timeout:  s.opts.LockTimeout,
 		ReadOnly: readOnly,
+		MaxSize:  s.opts.maxSize,
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
 			// Never create here: ensureFile created or vetted the file,
 			// and if it vanished since, bbolt must not make a bare one.
@@ -394,6 +404,9 @@ func (s *Store) run(writable bool, fn func(Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	btx, err := s.begin(writable)
 	if err != nil {
+		if writable {
+			s.noteCommit(err)
+		}
 		return err
 	}
 	t := &boltTx{s: s, tx: btx}
@@ -418,7 +431,35 @@ func (s *Store) run(writable bool, fn func(Tx) error) (err error) {
 		s.rollback(btx)
 		return nil
 	}
-	return s.commit(btx)
+	err = s.commit(btx)
+	s.noteCommit(err)
+	return err
+}
+
+// noteCommit records whether a write reached the file. A caller's own
+// error (a record refused, a callback that gave up) is not the store's
+// health and never gets here.
+func (s *Store) noteCommit(err error) {
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	if err == nil {
+		s.commitErr = nil
+		return
+	}
+	s.commitErr, s.commitErrAt = err, s.opts.now()
+}
+
+// Health is nil unless the latest write failed to commit (a full or
+// read-only disk, a damaged file): then it says when and why. The next
+// commit that succeeds clears it. hvro's readiness reports it, since a
+// service whose journal cannot be written must not look healthy.
+func (s *Store) Health() error {
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	if s.commitErr == nil {
+		return nil
+	}
+	return fmt.Errorf("the last write to the store failed to commit at %s: %w", s.commitErrAt.UTC().Format(time.RFC3339), s.commitErr)
 }
 
 func (s *Store) begin(writable bool) (btx *bolt.Tx, err error) {
@@ -549,6 +590,75 @@ func (s *Store) BackupFile(path string) (int64, error) {
 		return 0, fmt.Errorf("back up store to %s: %w", path, err)
 	}
 	return n, nil
+}
+
+// CreateBackup writes a copy of a store to path, which must not exist, and
+// returns its size. fill writes the copy (Store.Backup, or what a running
+// hvro's GET /v1/backup sends) to a temporary file in path's folder; the
+// file is synced and must open as a store before it appears at path, by a
+// hard link that fails rather than replace a file. A file at path, however
+// it got there, is never replaced or removed: the error matches
+// fs.ErrExist. On any error only the temporary file is removed.
+//
+// On a file system without hard links the copy is renamed into place after
+// a last look at path: a file created in between would be replaced.
+func CreateBackup(path string, fill func(io.Writer) (int64, error)) (n int64, err error) {
+	wrap := func(err error) error { return fmt.Errorf("back up store to %s: %w", path, err) }
+	if _, err := os.Lstat(path); err == nil {
+		return 0, wrap(fmt.Errorf("%w: hvro never replaces a file with a backup; choose a new name", fs.ErrExist))
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return 0, wrap(err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return 0, wrap(err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after the link, path is the copy's other name
+	n, err = fill(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return n, wrap(err)
+	}
+	// A cut transfer never passes for a backup.
+	check, err := Open(tmp, Options{ReadOnly: true})
+	if err != nil {
+		return n, wrap(fmt.Errorf("the copy does not open as a store: %w", err))
+	}
+	if err := check.Close(); err != nil {
+		return n, wrap(err)
+	}
+	if err := linkNew(tmp, path); err != nil {
+		return n, wrap(err)
+	}
+	return n, nil
+}
+
+// linkNew gives tmp the name path if path does not exist (see
+// CreateBackup), and makes the new entry durable.
+func linkNew(tmp, path string) error {
+	err := os.Link(tmp, path)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		// No hard links here (FAT, some network shares): rename after a
+		// last look.
+		if _, lerr := os.Lstat(path); lerr == nil {
+			err = fs.ErrExist
+		} else {
+			err = os.Rename(tmp, path)
+		}
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%w: %s appeared while the copy was written; it was left alone and the copy dropped", fs.ErrExist, path)
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
 }
 
 // Check verifies the whole store: the page structure (as Open does), every

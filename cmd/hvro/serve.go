@@ -7,18 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
-	"time"
 
-	"github.com/hvro/hvro/cmd/hvro/cli"
 	"github.com/hvro/hvro/cmd/hvro/config"
 	"github.com/hvro/hvro/cmd/hvro/service"
-	"github.com/hvro/hvro/store"
 )
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
@@ -125,99 +119,8 @@ func checkConfigCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s is valid: %d cluster(s), %d pair(s), listening on %s\n", *path, len(cfg.Clusters), len(cfg.Pairs), cfg.Listen)
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
+	}
 	return 0
-}
-
-// backupCmd copies the store consistently: directly when hvro is stopped,
-// through the running service's API when it holds the store's lock.
-func backupCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("hvro backup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (hvro.yaml)")
-	out := fs.String("out", "", "file to write the copy to (must not exist)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *path == "" || *out == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "hvro backup: usage: hvro backup --config hvro.yaml --out FILE")
-		return 2
-	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		fmt.Fprintf(stderr, "hvro backup: %s is not a valid configuration:\n%v\n", *path, err)
-		return 2
-	}
-	n, how, err := backup(cfg, *out)
-	if err != nil {
-		os.Remove(*out)
-		fmt.Fprintf(stderr, "hvro backup: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "wrote %d bytes to %s (%s)\n", n, *out, how)
-	return 0
-}
-
-func backup(cfg *config.Config, out string) (int64, string, error) {
-	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return 0, "", err
-	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "hvro.db"), store.Options{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
-	var n int64
-	how := "offline copy"
-	switch {
-	case err == nil:
-		n, err = st.Backup(f)
-		st.Close()
-	case errors.Is(err, store.ErrLocked):
-		how = "online copy through the API"
-		n, err = backupOnline(cfg, f)
-	default:
-		f.Close()
-		return 0, "", err
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return n, how, err
-	}
-	// The copy must open as a store: a cut transfer never passes for a backup.
-	check, err := store.Open(out, store.Options{ReadOnly: true})
-	if err != nil {
-		return n, how, fmt.Errorf("the copy does not open as an hvro store: %w", err)
-	}
-	return n, how, check.Close()
-}
-
-func backupOnline(cfg *config.Config, w io.Writer) (int64, error) {
-	scheme := "http"
-	if cfg.TLS.Enabled() {
-		scheme = "https"
-	}
-	host := cfg.Listen
-	if h, p, ok := strings.Cut(host, ":"); ok && (h == "" || h == "0.0.0.0" || h == "::") {
-		host = "127.0.0.1:" + p
-	}
-	// The service's own certificate may not name 127.0.0.1; the admin token
-	// still authenticates the request.
-	hc, err := cli.HTTPClient("", cfg.TLS.Enabled(), 0)
-	if err != nil {
-		return 0, err
-	}
-	req, err := http.NewRequest(http.MethodGet, scheme+"://"+host+"/v1/backup", nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+cfg.Auth.AdminToken.Value())
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("the store is locked by a running hvro, and its API at %s cannot be reached: %w", host, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return 0, fmt.Errorf("hvro answered %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
-	}
-	return io.Copy(w, resp.Body)
 }

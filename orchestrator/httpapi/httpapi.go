@@ -17,12 +17,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -61,13 +64,28 @@ type Deps struct {
 	// OnHook counts hook calls (cluster, phase, outcome).
 	OnHook func(cluster, phase, outcome string)
 	// Backup writes a consistent copy of the store (GET /v1/backup).
-	Backup  func(w io.Writer) (int64, error)
-	Logger  *slog.Logger
-	Version string
+	Backup func(w io.Writer) (int64, error)
+	// TempDir holds GET /v1/backup's snapshot while it is sent; default
+	// os.TempDir(). The data_dir is the natural place: private, and with
+	// room for a copy of the store.
+	TempDir string
+	// WriteTimeout bounds how long writing an answer may take (for a
+	// backup: each chunk of it), so a client that does not read cannot
+	// hold a connection and its memory; default DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// HookMaxWait is hooks.max_wait: a longer ?wait= is shortened to it
+	// (and to maxHookWait); zero answers every hook at once.
+	HookMaxWait time.Duration
+	Logger      *slog.Logger
+	Version     string
 }
 
+// DefaultWriteTimeout is Deps.WriteTimeout's default.
+const DefaultWriteTimeout = 30 * time.Second
+
 const (
-	maxBody     = 64 << 10
+	maxBody = 64 << 10
+	// maxHookWait caps hooks.max_wait (CONTRACTS: "at most 30m").
 	maxHookWait = 30 * time.Minute
 )
 
@@ -76,22 +94,25 @@ func Handler(d Deps) http.Handler {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
+	if d.WriteTimeout <= 0 {
+		d.WriteTimeout = DefaultWriteTimeout
+	}
 	a := &api{d: d, admin: digest(d.AdminToken), hooks: map[string][32]byte{}}
 	for c, t := range d.HookTokens {
 		a.hooks[c] = digest(t)
 	}
 	r := chi.NewRouter()
-	r.Use(a.requestID, a.recoverer)
+	r.Use(a.requestID, a.recoverer, a.writeDeadline)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s %s is not an API route", r.Method, r.URL.Path))
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s %s is not an API route", echoPlain(r.Method), echoPlain(r.URL.Path)))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path))
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s", echoPlain(r.Method), echoPlain(r.URL.Path)))
 	})
-	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+	healthz := func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": d.Version})
-	})
-	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+	}
+	readyz := func(w http.ResponseWriter, r *http.Request) {
 		if d.Ready != nil {
 			if err := d.Ready(); err != nil {
 				writeError(w, http.StatusServiceUnavailable, "not_ready", err.Error())
@@ -99,7 +120,12 @@ func Handler(d Deps) http.Handler {
 			}
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	}
+	// Load balancers probe with HEAD too; net/http drops the body.
+	r.Get("/healthz", healthz)
+	r.Head("/healthz", healthz)
+	r.Get("/readyz", readyz)
+	r.Head("/readyz", readyz)
 	r.Group(func(r chi.Router) {
 		if !d.MetricsPublic {
 			r.Use(a.adminOnly)
@@ -180,7 +206,7 @@ func (a *api) requestID(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
 		if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && r.URL.Path != "/metrics" {
-			a.d.Logger.Info("http", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration_ms", time.Since(start).Milliseconds(), "remote", r.RemoteAddr)
+			a.d.Logger.Info("http", "request_id", id, "method", cut(r.Method, maxLogged), "path", cut(r.URL.Path, maxLogged), "status", sw.status, "duration_ms", time.Since(start).Milliseconds(), "remote", r.RemoteAddr)
 		}
 	})
 }
@@ -189,6 +215,9 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 }
+
+// Unwrap lets http.ResponseController reach the connection (deadlines).
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusWriter) WriteHeader(code int) {
 	s.status = code
@@ -202,10 +231,20 @@ func (a *api) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				a.d.Logger.Error("panic in handler", "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				a.d.Logger.Error("panic in handler", "path", cut(r.URL.Path, maxLogged), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				writeError(w, http.StatusInternalServerError, "internal", "internal error; see the hvro log")
 			}
 		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeDeadline gives every answer WriteTimeout to be written, counted
+// from the request; a hook's long poll and a backup extend their own.
+func (a *api) writeDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// An httptest.ResponseRecorder has no connection: nothing to bound.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(a.d.WriteTimeout))
 		next.ServeHTTP(w, r)
 	})
 }
@@ -266,27 +305,32 @@ func (a *api) hook(w http.ResponseWriter, r *http.Request) {
 		count("unknown", "", "rejected")
 		return
 	}
-	var b hookBody
-	if !decodeBody(w, r, &b) {
-		count("unknown", "", "rejected")
-		return
-	}
+	// The token is checked before the body is read: a caller without one
+	// learns nothing of the body's rules. Which cluster it may act on is
+	// checked once the body names the cluster.
 	cluster := ""
 	for c, d := range a.hooks {
 		if tokenMatches(d, tok) {
 			cluster = c
 		}
 	}
-	switch {
-	case cluster == "" && tokenMatches(a.admin, tok):
-		cluster = b.Cluster // the admin may post any cluster's hook
-	case cluster == "":
+	admin := cluster == "" && tokenMatches(a.admin, tok)
+	if cluster == "" && !admin {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="hvro", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "the bearer token is not a hook token")
-		count("unknown", b.Phase, "rejected")
+		count("unknown", "", "rejected")
 		return
+	}
+	var b hookBody
+	if !decodeBody(w, r, &b) {
+		count(cluster, "", "rejected")
+		return
+	}
+	switch {
+	case admin:
+		cluster = b.Cluster // the admin may post any cluster's hook
 	case cluster != b.Cluster:
-		writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("the hook token of %s cannot act on cluster %q", cluster, b.Cluster))
+		writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("the hook token of %s cannot act on cluster %s", cluster, echo(b.Cluster)))
 		count(cluster, b.Phase, "rejected")
 		return
 	}
@@ -304,13 +348,17 @@ func (a *api) hook(w http.ResponseWriter, r *http.Request) {
 	wait := time.Duration(0)
 	if s := r.URL.Query().Get("wait"); s != "" {
 		d, err := time.ParseDuration(s)
-		if err != nil || d < 0 || d > maxHookWait {
-			writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("wait=%q: want a Go duration between 0 and %s, e.g. 5m", s, maxHookWait))
+		if err != nil || d < 0 {
+			writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("wait=%s: want a Go duration of 0 or more, e.g. 5m", echo(s)))
 			count(b.Cluster, b.Phase, "rejected")
 			return
 		}
-		wait = d
+		// A script asking for more than hooks.max_wait gets max_wait: its
+		// answer may say "pending", which hvro hook maps to exit 0.
+		wait = min(d, a.d.HookMaxWait, maxHookWait)
 	}
+	// The answer comes when the pass ends: the write deadline counts from then.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + a.d.WriteTimeout))
 	res, err := a.d.Controller.Hook(r.Context(), orchestrator.HookRequest{Cluster: b.Cluster, Group: b.Group, Server: b.Server,
 		Phase: b.Phase, Event: b.Event, Factor: b.Factor, Disk: b.Disk}, wait)
 	if err != nil {
@@ -337,7 +385,7 @@ func (a *api) hook(w http.ResponseWriter, r *http.Request) {
 // trailing data rejected, the offending part named.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Sprintf("Content-Type %q: send application/json", ct))
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Sprintf("Content-Type %s: send application/json", echo(ct)))
 		return false
 	}
 	body := http.MaxBytesReader(w, r.Body, maxBody)
@@ -471,7 +519,7 @@ func (a *api) getPair(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) || !slices.Contains(a.d.Controller.PairNames(), name) {
-		writeError(w, http.StatusNotFound, "unknown_pair", fmt.Sprintf("no pair %q is configured", name))
+		writeError(w, http.StatusNotFound, "unknown_pair", fmt.Sprintf("no pair %s is configured", echo(name)))
 		return
 	}
 	if err != nil {
@@ -540,7 +588,7 @@ func (a *api) failover(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if b.Mode != "planned" && b.Mode != "unplanned" {
-		writeError(w, http.StatusBadRequest, "invalid_body", fmt.Sprintf("body: mode %q: want planned or unplanned", b.Mode))
+		writeError(w, http.StatusBadRequest, "invalid_body", fmt.Sprintf("body: mode %s: want planned or unplanned", echo(b.Mode)))
 		return
 	}
 	id, _, err := a.d.Controller.Failover(chi.URLParam(r, "name"), orchestrator.FailoverRequest{Planned: b.Mode == "planned", Force: b.Force, Reason: b.Reason})
@@ -557,14 +605,14 @@ func (a *api) listOps(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
-			writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("limit=%q: want a number from 1 to 1000", s))
+			writeError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("limit=%s: want a number from 1 to 1000", echo(s)))
 			return
 		}
 		limit = n
 	}
 	pair := q.Get("pair")
 	if pair != "" && !slices.Contains(a.d.Controller.PairNames(), pair) {
-		writeError(w, http.StatusNotFound, "unknown_pair", fmt.Sprintf("no pair %q is configured", pair))
+		writeError(w, http.StatusNotFound, "unknown_pair", fmt.Sprintf("no pair %s is configured", echo(pair)))
 		return
 	}
 	var ops []store.Operation
@@ -586,7 +634,7 @@ func (a *api) listOps(w http.ResponseWriter, r *http.Request) {
 func (a *api) getOp(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseUint(chi.URLParam(r, "id"), 10, 64)
 	if err != nil || id == 0 {
-		writeError(w, http.StatusBadRequest, "invalid_path", fmt.Sprintf("operation id %q: want a positive number", chi.URLParam(r, "id")))
+		writeError(w, http.StatusBadRequest, "invalid_path", fmt.Sprintf("operation id %s: want a positive number", echo(chi.URLParam(r, "id"))))
 		return
 	}
 	var op store.Operation
@@ -664,7 +712,7 @@ func (a *api) reload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.d.Reload(r.Context()); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_config", "the new configuration was rejected; the old one stays in force:\n"+err.Error())
+		writeErrorUpTo(w, http.StatusBadRequest, "invalid_config", "the new configuration was rejected; the old one stays in force:\n"+err.Error(), maxBody)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"result": "reloaded"})
@@ -675,17 +723,110 @@ func (a *api) backup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotImplemented, "not_supported", "this server cannot take backups")
 		return
 	}
+	// The snapshot goes to a file first, and only the file goes to the
+	// client: the store's read transaction must never wait on a client,
+	// because bbolt cannot grow its map while one is open, and then every
+	// write of hvro would wait for a client that does not read.
+	f, err := os.CreateTemp(a.d.TempDir, ".hvro-backup-*.db")
+	if err != nil {
+		a.d.Logger.Error("backup: create the snapshot file", "error", err)
+		writeError(w, http.StatusInternalServerError, "backup", "cannot create the snapshot file; see the hvro log")
+		return
+	}
+	defer func() {
+		f.Close()
+		os.Remove(f.Name())
+	}()
+	n, err := a.d.Backup(f)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		a.d.Logger.Error("backup: snapshot", "bytes", n, "error", err)
+		writeError(w, http.StatusInternalServerError, "backup", "cannot take a snapshot of the store; see the hvro log")
+		return
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="hvro.db"`)
-	if n, err := a.d.Backup(w); err != nil {
-		// Headers are gone; cut the connection so the client sees a
-		// truncated transfer instead of a short "successful" file.
-		a.d.Logger.Error("backup", "bytes", n, "error", err)
-		panic(http.ErrAbortHandler)
+	// With the length announced, a cut transfer is an error to the client,
+	// never a short "successful" file.
+	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 64<<10)
+	var sent int64
+	for sent < n {
+		k, rerr := f.Read(buf[:min(int64(len(buf)), n-sent)])
+		if k > 0 {
+			// Each chunk gets its own deadline: a large store on a slow
+			// link may take long in all, a client that stopped reading not.
+			_ = rc.SetWriteDeadline(time.Now().Add(a.d.WriteTimeout))
+			if _, err := w.Write(buf[:k]); err != nil {
+				a.d.Logger.Warn("backup: the client stopped reading", "sent", sent, "bytes", n, "error", err)
+				panic(http.ErrAbortHandler)
+			}
+			sent += int64(k)
+		}
+		if rerr != nil && sent < n {
+			a.d.Logger.Error("backup: read the snapshot file", "sent", sent, "bytes", n, "error", rerr)
+			panic(http.ErrAbortHandler)
+		}
 	}
 }
 
+// Bounds on what an answer or a log line repeats of a request, so a
+// 200,000-character path cannot come back as a 200 KB body (times six
+// after JSON escaping) to every client that asks.
+const (
+	maxEcho    = 128  // bytes of one input value in a message
+	maxMessage = 1024 // bytes of an error message (an admin's reload: maxBody)
+	maxLogged  = 256  // bytes of a path or method in the log
+)
+
+// echo shows a client's input in a message: cut to maxEcho bytes, then
+// Go-quoted, so control characters and invalid UTF-8 arrive escaped.
+func echo(s string) string {
+	if len(s) <= maxEcho {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(cut(s, maxEcho)) + fmt.Sprintf("... (%d bytes)", len(s))
+}
+
+// echoPlain is echo for a value that reads better bare (a method, a path):
+// printable text without spaces or quotes of at most maxEcho bytes is shown
+// as it is.
+func echoPlain(s string) string {
+	if len(s) <= maxEcho && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsGraphic(r) || r == '"' || r == ' ' || isBidi(r) }) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	return echo(s)
+}
+
+// isBidi reports the bidirectional overrides and isolates (U+202A-U+202E,
+// U+2066-U+2069), which can make a terminal show text other than it is.
+func isBidi(r rune) bool { return r >= 0x202A && r <= 0x202E || r >= 0x2066 && r <= 0x2069 }
+
+// cut shortens s to at most n bytes without splitting a UTF-8 sequence.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && i > n-utf8.UTFMax && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
+}
+
 func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeErrorUpTo(w, status, code, msg, maxMessage)
+}
+
+// writeErrorUpTo bounds the message to limit bytes: errors of lower
+// layers may quote what a client sent.
+func writeErrorUpTo(w http.ResponseWriter, status int, code, msg string, limit int) {
+	if len(msg) > limit {
+		msg = cut(msg, limit) + fmt.Sprintf("... (%d more bytes not shown)", len(msg)-len(cut(msg, limit)))
+	}
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }
 

@@ -19,12 +19,17 @@ import (
 
 type fakeController struct {
 	hooks   []orchestrator.HookRequest
+	waits   []time.Duration
 	hookErr error
 	paused  map[string]bool
+	// hookTakes is how long a hook's pass lasts (never beyond its wait).
+	hookTakes time.Duration
 }
 
 func (f *fakeController) Hook(ctx context.Context, h orchestrator.HookRequest, wait time.Duration) (orchestrator.HookResult, error) {
 	f.hooks = append(f.hooks, h)
+	f.waits = append(f.waits, wait)
+	time.Sleep(min(f.hookTakes, wait))
 	if f.hookErr != nil {
 		return orchestrator.HookResult{}, f.hookErr
 	}
@@ -186,7 +191,7 @@ func TestBadRequests(t *testing.T) {
 		{"missing fields", "POST", "/v1/hooks", "hook-1", `{"cluster":"cluster1"}`, 400, "invalid_body", "missing group, server, phase"},
 		{"oversized", "POST", "/v1/hooks", "hook-1", big, 413, "body_too_large", "larger than"},
 		{"bad wait", "POST", "/v1/hooks?wait=forever", "hook-1", hookJSON, 400, "invalid_query", `wait="forever"`},
-		{"wait too long", "POST", "/v1/hooks?wait=2h", "hook-1", hookJSON, 400, "invalid_query", "between 0 and 30m"},
+		{"negative wait", "POST", "/v1/hooks?wait=-5m", "hook-1", hookJSON, 400, "invalid_query", `wait="-5m"`},
 		{"bad failover mode", "POST", "/v1/pairs/vm1/failover", "admin-secret", `{"mode":"sideways"}`, 400, "invalid_body", `mode "sideways"`},
 		{"unknown pair", "GET", "/v1/pairs/vm9", "admin-secret", "", 404, "unknown_pair", `no pair "vm9"`},
 		{"unknown pair action", "POST", "/v1/pairs/vm9/reconcile", "admin-secret", "", 404, "unknown_pair", "unknown pair"},

@@ -123,7 +123,7 @@ func Admin(name string, args []string, env func(string) string, stdout, stderr i
 			if err := c.do("POST", "/v1/pairs/"+url.PathEscape(pos[0])+"/"+name, nil, nil); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "%s: %s requested\n", pos[0], name)
+			fmt.Fprintf(stdout, "%s: %s requested\n", cell(pos[0]), name)
 		case "failover":
 			if *mode != "planned" && *mode != "unplanned" {
 				return fmt.Errorf("%w: --mode planned|unplanned is required", errUsage)
@@ -139,7 +139,7 @@ func Admin(name string, args []string, env func(string) string, stdout, stderr i
 			if err := c.do("POST", "/v1/pairs/"+url.PathEscape(pos[0])+"/failover", body, &r); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "%s: %s failover queued as operation %d\n", pos[0], *mode, r.Op)
+			fmt.Fprintf(stdout, "%s: %s failover queued as operation %d\n", cell(pos[0]), *mode, r.Op)
 			if *wait > 0 {
 				return waitOperation(c, r.Op, *wait, stdout)
 			}
@@ -163,7 +163,8 @@ func Admin(name string, args []string, env func(string) string, stdout, stderr i
 		if errors.Is(err, errUsage) {
 			return usage("%v", err)
 		}
-		fmt.Fprintf(stderr, "hvro %s: %v\n", name, err)
+		// hvro's answers relay what ECX and the hosts said.
+		fmt.Fprintf(stderr, "hvro %s: %s\n", name, printable(err.Error(), 4*maxText))
 		return 1
 	}
 	return 0
@@ -179,7 +180,7 @@ func waitOperation(c *apiClient, id uint64, wait time.Duration, out io.Writer) e
 		if op.State != store.OpRunning {
 			printSteps(out, op)
 			if op.State != store.OpSucceeded {
-				return fmt.Errorf("operation %d %s: %s", id, op.State, op.Error)
+				return fmt.Errorf("operation %d %s: %s", id, op.State, text(op.Error))
 			}
 			return nil
 		}
@@ -201,7 +202,7 @@ func side(s httpapi.SideView) string {
 	if h == "" {
 		h = "-"
 	}
-	return s.Cluster + "/" + h
+	return cell(s.Cluster) + "/" + cell(h)
 }
 
 func ago(now time.Time, t *time.Time) string {
@@ -215,9 +216,9 @@ func printStatus(w io.Writer, pairs []httpapi.PairView, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PAIR\tPRIMARY\tREPLICA\tSTATE\tREPLICATION\tHEALTH\tLAST OP\tLAG\tCONVERGED")
 	for _, p := range pairs {
-		state := string(p.Phase)
+		state := cell(p.Phase)
 		if p.Degraded != nil {
-			state += " (" + p.Degraded.Reason + ")"
+			state += " (" + cell(p.Degraded.Reason) + ")"
 		}
 		lag := "-"
 		if p.Replication.LagSeconds != nil {
@@ -227,32 +228,33 @@ func printStatus(w io.Writer, pairs []httpapi.PairView, now time.Time) {
 		if p.LastOp != 0 {
 			op = fmt.Sprint(p.LastOp)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, side(p.Primary), side(p.Replica), state,
-			orDash(p.Replication.State), orDash(p.Replication.Health), op, lag, ago(now, p.LastConvergedAt))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(p.Name), side(p.Primary), side(p.Replica), state,
+			cell(orDash(p.Replication.State)), cell(orDash(p.Replication.Health)), op, lag, ago(now, p.LastConvergedAt))
 	}
 	tw.Flush()
 }
 
 func printPair(w io.Writer, d httpapi.PairDetail) {
-	fmt.Fprintf(w, "pair %s (VM %s), generation %d\n", d.Name, d.VMName, d.Generation)
-	fmt.Fprintf(w, "  state        %s", d.Phase)
+	fmt.Fprintf(w, "pair %s (VM %s), generation %d\n", cell(d.Name), cell(d.VMName), d.Generation)
+	fmt.Fprintf(w, "  state        %s", cell(d.Phase))
 	if d.Paused {
 		fmt.Fprint(w, " (paused)")
 	}
 	fmt.Fprintln(w)
 	if d.Degraded != nil {
-		fmt.Fprintf(w, "  degraded     since %s: %s\n", d.Degraded.Since.Format(time.RFC3339), d.Degraded.Error)
+		fmt.Fprintf(w, "  degraded     since %s: %s\n", d.Degraded.Since.Format(time.RFC3339), text(d.Degraded.Error))
 	}
-	fmt.Fprintf(w, "  primary      %s group %s\n", side(d.Primary), d.Primary.Group)
-	fmt.Fprintf(w, "  replica      %s group %s\n", side(d.Replica), d.Replica.Group)
-	fmt.Fprintf(w, "  replication  %s / %s (%s -> %s)\n", orDash(d.Replication.State), orDash(d.Replication.Health), orDash(d.Replication.PrimaryServer), orDash(d.Replication.ReplicaServer))
+	fmt.Fprintf(w, "  primary      %s group %s\n", side(d.Primary), cell(d.Primary.Group))
+	fmt.Fprintf(w, "  replica      %s group %s\n", side(d.Replica), cell(d.Replica.Group))
+	fmt.Fprintf(w, "  replication  %s / %s (%s -> %s)\n", cell(orDash(d.Replication.State)), cell(orDash(d.Replication.Health)),
+		cell(orDash(d.Replication.PrimaryServer)), cell(orDash(d.Replication.ReplicaServer)))
 	fmt.Fprintln(w, "observations:")
 	for _, o := range d.Observations {
-		desc := o.Status + " on " + orDash(o.Owner)
+		desc := cell(o.Status) + " on " + cell(orDash(o.Owner))
 		if o.Err != "" {
-			desc = "unreachable: " + o.Err
+			desc = "unreachable: " + text(o.Err)
 		}
-		fmt.Fprintf(w, "  %s/%s: %s (%s, %s)\n", o.Cluster, o.Group, desc, o.Source, o.At.Format(time.RFC3339))
+		fmt.Fprintf(w, "  %s/%s: %s (%s, %s)\n", cell(o.Cluster), cell(o.Group), desc, cell(o.Source), o.At.Format(time.RFC3339))
 	}
 	fmt.Fprintln(w, "operations:")
 	for _, op := range d.Operations {
@@ -261,9 +263,9 @@ func printPair(w io.Writer, d httpapi.PairDetail) {
 }
 
 func printSteps(w io.Writer, op store.Operation) {
-	fmt.Fprintf(w, "  #%d %s %s (%s)", op.ID, op.Kind, op.State, op.Trigger)
+	fmt.Fprintf(w, "  #%d %s %s (%s)", op.ID, cell(op.Kind), cell(op.State), text(op.Trigger))
 	if op.Error != "" {
-		fmt.Fprintf(w, ": %s", op.Error)
+		fmt.Fprintf(w, ": %s", text(op.Error))
 	}
 	fmt.Fprintln(w)
 	for _, s := range op.Plan {
@@ -271,9 +273,9 @@ func printSteps(w io.Writer, op store.Operation) {
 		if host == "" {
 			host = "-"
 		}
-		fmt.Fprintf(w, "     %d. %-10s %-8s %s", s.Index+1, s.Outcome, host, s.Summary)
+		fmt.Fprintf(w, "     %d. %-10s %-8s %s", s.Index+1, cell(s.Outcome), cell(host), text(s.Summary))
 		if s.Error != "" {
-			fmt.Fprintf(w, ": %s", s.Error)
+			fmt.Fprintf(w, ": %s", text(s.Error))
 		}
 		fmt.Fprintln(w)
 	}
@@ -291,7 +293,7 @@ func printOps(w io.Writer, ops []store.Operation) {
 		if op.Error != "" {
 			detail = op.Error
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", op.ID, op.Pair, op.Kind, op.State, op.Started.Format(time.RFC3339), dur, detail)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", op.ID, cell(op.Pair), cell(op.Kind), cell(op.State), op.Started.Format(time.RFC3339), dur, text(detail))
 	}
 	tw.Flush()
 }

@@ -10,12 +10,14 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // HTTPClient is an HTTP client for hvro's API: no proxy, optional CA file
-// or no verification.
+// or no verification, and no redirects: hvro never answers with one, and
+// following it would carry the bearer token to wherever it points.
 func HTTPClient(caFile string, insecure bool, timeout time.Duration) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil // hvro is local to the cluster network; a proxy would not reach it
@@ -34,7 +36,16 @@ func HTTPClient(caFile string, insecure bool, timeout time.Duration) (*http.Clie
 		}
 		tr.TLSClientConfig = cfg
 	}
-	return &http.Client{Transport: tr, Timeout: timeout}, nil
+	return &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: refuseRedirect}, nil
+}
+
+// errRedirect matches the error of a request that hvro answered with a
+// redirect: the URL is wrong (http for https, a proxy, another service).
+var errRedirect = errors.New("redirect not followed")
+
+func refuseRedirect(req *http.Request, via []*http.Request) error {
+	return fmt.Errorf("hvro answered with a redirect to %s, not followed (it would take the token along): point the URL at hvro itself: %w",
+		printable(req.URL.Redacted(), 200), errRedirect)
 }
 
 // apiClient talks to a running hvro with the admin token.
@@ -48,6 +59,8 @@ type apiError struct {
 	Status  int
 	Code    string
 	Message string
+	// RetryAfter is the answer's Retry-After, when it had one.
+	RetryAfter time.Duration
 }
 
 func (e *apiError) Error() string {
@@ -72,6 +85,9 @@ func (c *apiClient) do(method, path string, body, out any) error {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)
+	if errors.Is(err, errRedirect) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("cannot reach hvro at %s: %w", c.base, err)
 	}
@@ -84,10 +100,12 @@ func (c *apiClient) do(method, path string, body, out any) error {
 		var e struct {
 			Error struct{ Code, Message string } `json:"error"`
 		}
+		ae := &apiError{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(data)),
+			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 		if json.Unmarshal(data, &e) == nil && e.Error.Code != "" {
-			return &apiError{resp.StatusCode, e.Error.Code, e.Error.Message}
+			ae.Code, ae.Message = e.Error.Code, e.Error.Message
 		}
-		return &apiError{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(data))}
+		return ae
 	}
 	if out == nil {
 		return nil
@@ -100,6 +118,24 @@ func (c *apiClient) do(method, path string, body, out any) error {
 		return fmt.Errorf("hvro's answer to %s %s is not the expected JSON: %w", method, path, err)
 	}
 	return nil
+}
+
+// retryAfter reads a Retry-After header: seconds, or an HTTP date; zero
+// when absent or unreadable.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		if n < 0 {
+			return 0
+		}
+		return time.Duration(min(n, 24*3600)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 // errUsage marks an error as the caller's misuse (exit 2, not 1); test it

@@ -96,7 +96,10 @@ func Hook(args []string, env func(string) string, stdout, stderr io.Writer) int 
 		"event": env("CLP_EVENT"), "factor": env("CLP_FACTOR"), "disk": env("CLP_DISK"),
 	}
 	path := "/v1/hooks?wait=" + url.QueryEscape(wait.String())
-	what := fmt.Sprintf("%s %s/%s on %s (event %s, factor %s)", *phase, *cluster, *group, *server, orDash(env("CLP_EVENT")), orDash(env("CLP_FACTOR")))
+	// The line goes to the ECX log and terminals: every field is escaped
+	// and bounded (the server name and CLP_* come from the environment,
+	// hvro's message may quote what ECX and the hosts said).
+	what := fmt.Sprintf("%s %s/%s on %s (event %s, factor %s)", *phase, cell(*cluster), cell(*group), cell(*server), cell(orDash(env("CLP_EVENT"))), cell(orDash(env("CLP_FACTOR"))))
 
 	var ans hookAnswer
 	var rejected *apiError
@@ -104,12 +107,16 @@ func Hook(args []string, env func(string) string, stdout, stderr io.Writer) int 
 	for attempt := 1; ; attempt++ {
 		ans = hookAnswer{}
 		err = api.do(http.MethodPost, path, body, &ans)
-		// hvro answered (other than "starting or stopping, try again").
-		if err == nil || errors.As(err, &rejected) && rejected.Status != http.StatusServiceUnavailable && rejected.Status != http.StatusBadGateway {
-			break
+		if errors.Is(err, errRedirect) {
+			fmt.Fprintf(stdout, "hvro hook: %s: misconfigured --url: %s\n", what, text(err.Error()))
+			return hookUsage
 		}
-		if time.Now().After(deadline) {
-			reason := err.Error()
+		if err == nil || errors.As(err, &rejected) && !unavailable(rejected.Status) {
+			break // hvro answered, or rejected the request itself
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			reason := text(err.Error())
 			if *strict {
 				fmt.Fprintf(stdout, "hvro hook: %s: hvro unreachable after %d attempts (%s); --strict: exit 3\n", what, attempt, reason)
 				return hookUnreachable
@@ -117,24 +124,41 @@ func Hook(args []string, env func(string) string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stdout, "hvro hook: %s: hvro unreachable after %d attempts (%s); failing open: exit 0\n", what, attempt, reason)
 			return hookOK
 		}
-		time.Sleep(min(time.Duration(attempt)*time.Second, 5*time.Second))
+		delay := min(time.Duration(attempt)*time.Second, 5*time.Second)
+		if errors.As(err, &rejected) && rejected.RetryAfter > 0 {
+			delay = min(rejected.RetryAfter, maxRetryAfter)
+		}
+		time.Sleep(min(delay, left))
 	}
 	if err != nil {
-		fmt.Fprintf(stdout, "hvro hook: %s: rejected: %s (%s, HTTP %d)\n", what, rejected.Message, rejected.Code, rejected.Status)
+		fmt.Fprintf(stdout, "hvro hook: %s: rejected: %s (%s, HTTP %d)\n", what, text(rejected.Message), cell(rejected.Code), rejected.Status)
 		return hookUsage
 	}
-	line := fmt.Sprintf("hvro hook: %s: %s", what, ans.Outcome)
+	line := fmt.Sprintf("hvro hook: %s: %s", what, cell(ans.Outcome))
 	if ans.Op != 0 {
 		line += fmt.Sprintf(" (op %d)", ans.Op)
 	}
 	if ans.Message != "" {
-		line += ": " + ans.Message
+		line += ": " + text(ans.Message)
 	}
 	fmt.Fprintln(stdout, line)
 	if ans.Outcome == "failed" && *phase == "start" {
 		return hookCannotHost
 	}
 	return hookOK
+}
+
+// maxRetryAfter bounds how long one Retry-After may hold the hook back.
+const maxRetryAfter = 30 * time.Second
+
+// unavailable reports answers that say hvro cannot serve now rather than
+// that the request is wrong: a server error (its disk is full, a
+// dependency failed), a gateway or proxy that cannot reach it, a timeout,
+// or too many requests. The hook treats them like an unreachable hvro:
+// retry, then fail open, because ECX may shut a server down when a stop
+// script fails.
+func unavailable(status int) bool {
+	return status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout
 }
 
 func orDash(s string) string {

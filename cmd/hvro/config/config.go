@@ -28,6 +28,10 @@ type Config struct {
 	Hooks           Hooks         `yaml:"hooks" json:"hooks"`
 	Retry           Retry         `yaml:"retry" json:"retry"`
 
+	// Warnings are what Load, Parse and Validate found unsafe but
+	// allowed (cleartext credentials), in file order.
+	Warnings []Warning `yaml:"-" json:"-"`
+
 	// lines maps a field path ("clusters[0].api.timeout") to its line in
 	// the file, so problems found after decoding can still point at it.
 	lines map[string]int

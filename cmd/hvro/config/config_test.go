@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
@@ -52,6 +52,10 @@ func TestExampleLoads(t *testing.T) {
 		if !reflect.DeepEqual(ch.got, ch.want) {
 			t.Errorf("%s = %#v, want %#v", ch.what, ch.got, ch.want)
 		}
+	}
+	// What the docs tell admins to copy must not send secrets in cleartext.
+	for _, w := range c.Warnings {
+		t.Errorf("the example warns: %v", w)
 	}
 }
 
@@ -133,7 +137,7 @@ func TestDefaultsApplied(t *testing.T) {
 	want := Defaults()
 	want.DataDir = "/etc/hvro/data" // resolved against the config folder
 	got := *c
-	got.Clusters, got.Pairs, got.lines = nil, nil, nil
+	got.Clusters, got.Pairs, got.lines, got.Warnings = nil, nil, nil, nil // warnings: TestWarnings
 	got.Auth = want.Auth
 	got.WinRM.Username, got.WinRM.PasswordEnv, got.WinRM.Password = "", "", Secret{}
 	if !reflect.DeepEqual(&got, want) {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 const fuzzMarker = "S3CR3T"
@@ -86,6 +86,17 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("the marshalled config does not parse: %v\n%s", err, out)
 		}
 		c.lines, again.lines = nil, nil
+		// Lines move when the config is marshalled; what a warning says
+		// must not.
+		if len(c.Warnings) != len(again.Warnings) {
+			t.Fatalf("warnings %v became %v", c.Warnings, again.Warnings)
+		}
+		for i := range c.Warnings {
+			if c.Warnings[i].Path != again.Warnings[i].Path || c.Warnings[i].Msg != again.Warnings[i].Msg {
+				t.Fatalf("warning %v became %v", c.Warnings[i], again.Warnings[i])
+			}
+		}
+		c.Warnings, again.Warnings = nil, nil
 		if !reflect.DeepEqual(c, again) {
 			t.Fatalf("marshal and parse changed the config:\n%s", out)
 		}

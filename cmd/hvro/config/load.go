@@ -20,10 +20,29 @@ type Files interface {
 	ReadFile(name string) ([]byte, error)
 }
 
+// DirProber is a Files that can tell whether a folder takes new files.
+// Load checks data_dir with it; a Files without it skips that check.
+type DirProber interface {
+	ProbeDir(dir string) error
+}
+
 type osFiles struct{}
 
 func (osFiles) Stat(name string) (fs.FileInfo, error) { return os.Stat(name) }
 func (osFiles) ReadFile(name string) ([]byte, error)  { return os.ReadFile(name) }
+
+// ProbeDir creates and removes a file in dir: the only reliable answer to
+// "may hvro write here" (modes, ACLs, read-only mounts, quotas, the
+// account hvro runs as all have a say).
+func (osFiles) ProbeDir(dir string) error {
+	f, err := os.CreateTemp(dir, ".hvro-check-config-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
 
 // Option changes how Load and Parse read the outside world.
 type Option func(*loader)
@@ -94,6 +113,7 @@ func Parse(data []byte, dir string, opts ...Option) (*Config, error) {
 	if err := k.err(); err != nil {
 		return nil, err
 	}
+	c.Warnings = k.sortedWarnings()
 	return c, nil
 }
 
@@ -288,6 +308,18 @@ func (l *loader) dir(k *checker, path, name string) {
 	}
 	if !fi.IsDir() {
 		k.add(path, "%s is not a folder", quote(name))
+		return
+	}
+	p, ok := l.files.(DirProber)
+	if !ok {
+		return
+	}
+	if err := p.ProbeDir(name); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is in the message already
+		}
+		k.add(path, "%s is not writable: %v (hvro keeps its store there; check the folder's permissions for the account hvro runs as, and that its file system is not read-only)", quote(name), err)
 	}
 }
 

@@ -58,10 +58,32 @@ func (ps Problems) Unwrap() []error {
 	return errs
 }
 
-// problems collects Problems and knows the lines of the decoded file.
+// Warning is something in a config that works but is unsafe (a password
+// that crosses the network in cleartext): check-config prints it and serve
+// logs it, but it never stops hvro.
+type Warning struct {
+	Path string // the key to change, e.g. winrm.auth
+	Line int    // 1-based line in the file; 0 when unknown
+	Msg  string // what is unsafe and how to fix it
+}
+
+// String reads like a Problem: `winrm.auth (line 24): basic over ...`.
+func (w Warning) String() string {
+	p := Problem(w)
+	return p.Error()
+}
+
+// problems collects Problems (and Warnings) and knows the lines of the
+// decoded file.
 type problems struct {
-	list  Problems
-	lines map[string]int
+	list     Problems
+	warnings []Warning
+	lines    map[string]int
+}
+
+// warn records a warning at path.
+func (ps *problems) warn(path, format string, args ...any) {
+	ps.warnings = append(ps.warnings, Warning{Path: path, Line: ps.lineOf(path), Msg: fmt.Sprintf(format, args...)})
 }
 
 func (ps *problems) add(path, format string, args ...any) {

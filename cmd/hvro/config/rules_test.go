@@ -229,6 +229,8 @@ var ruleCases = []ruleCase{
 	{name: "shutdown_timeout negative", edits: []edit{{"shutdown_timeout", "-1s"}}, want: []string{"shutdown_timeout: -1s is out of range"}},
 	{name: "hooks.max_wait 0", edits: []edit{{"hooks.max_wait", "0s"}}},
 	{name: "hooks.max_wait 2h", edits: []edit{{"hooks.max_wait", "2h"}}, want: []string{"hooks.max_wait: 2h is out of range"}},
+	{name: "hooks.max_wait 30m", edits: []edit{{"hooks.max_wait", "30m"}}},
+	{name: "hooks.max_wait 31m", edits: []edit{{"hooks.max_wait", "31m"}}, want: []string{"hooks.max_wait: 31m is out of range; use 0 (answer at once) up to 30m"}},
 	{name: "retry max_attempts 0", edits: []edit{{"retry.max_attempts", "0"}}, want: []string{"retry.max_attempts: 0 is out of range; use 1 to 100"}},
 	{name: "retry backoff inverted", edits: []edit{{"retry.initial_backoff", "10s"}, {"retry.max_backoff", "5s"}}, want: []string{"retry.max_backoff: 5s is below retry.initial_backoff (10s)"}},
 

@@ -22,7 +22,11 @@ import (
 func (c *Config) Validate() error {
 	k := &checker{problems: &problems{lines: c.lines}, c: c}
 	k.run()
-	return k.err()
+	if err := k.err(); err != nil {
+		return err
+	}
+	c.Warnings = k.sortedWarnings()
+	return nil
 }
 
 // checker applies the rules; with io set it also reads files and secrets.
@@ -56,8 +60,9 @@ func (k *checker) run() {
 	k.durationIn("resync_interval", c.ResyncInterval, time.Second, 24*time.Hour)
 	k.intIn("workers", c.Workers, 1, 256)
 	k.durationIn("shutdown_timeout", c.ShutdownTimeout, time.Second, time.Hour)
-	if c.Hooks.MaxWait < 0 || c.Hooks.MaxWait > time.Hour {
-		k.add("hooks.max_wait", "%s is out of range; use 0 (answer at once) up to 1h", fmtDuration(c.Hooks.MaxWait))
+	// The API caps every wait at 30m too (CONTRACTS: "at most 30m").
+	if c.Hooks.MaxWait < 0 || c.Hooks.MaxWait > 30*time.Minute {
+		k.add("hooks.max_wait", "%s is out of range; use 0 (answer at once) up to 30m", fmtDuration(c.Hooks.MaxWait))
 	}
 	k.intIn("retry.max_attempts", c.Retry.MaxAttempts, 1, 100)
 	k.durationIn("retry.initial_backoff", c.Retry.InitialBackoff, time.Millisecond, time.Hour)
@@ -80,6 +85,51 @@ func (k *checker) run() {
 	}
 	k.pairs()
 	k.distinctTokens()
+	k.cleartext()
+}
+
+// sortedWarnings returns the warnings in file order.
+func (k *checker) sortedWarnings() []Warning {
+	ws := slices.Clone(k.warnings)
+	slices.SortStableFunc(ws, func(a, b Warning) int { return a.Line - b.Line })
+	return ws
+}
+
+// cleartext warns where a secret would cross the network unencrypted:
+// winrm.auth basic over an http URL sends the WinRM password base64
+// encoded with every request, and the API without tls carries the admin
+// and hook tokens in the clear to anyone on the path. Neither is refused:
+// a lab, or a network hvro's operators trust, may want them.
+func (k *checker) cleartext() {
+	c := k.c
+	if c.WinRM.Auth == WinRMBasic {
+		for i, cl := range c.Clusters {
+			for _, name := range slices.Sorted(maps.Keys(cl.Servers)) {
+				u, msg := checkURL(cl.Servers[name].WinRM)
+				if msg == "" && u.Scheme == "http" {
+					k.warn("winrm.auth", "basic over http://%s (%s) sends the password in cleartext; use ntlm, or https URLs",
+						u.Host, fieldPath(indexPath("clusters", i)+".servers", name))
+				}
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err == nil && !c.TLS.Enabled() && !loopback(host) {
+		where := quote(c.Listen)
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			where += " (every interface)"
+		}
+		k.warn("listen", "%s is not a loopback address and tls is not set: the admin token and hook tokens cross the network in cleartext; set tls.cert_file and tls.key_file", where)
+	}
+}
+
+// loopback reports a listen host that only this machine can reach.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (k *checker) listen() {

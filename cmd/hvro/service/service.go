@@ -84,6 +84,7 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 		opts.Hosts = winrmHost
 	}
 	s := &Service{opts: opts, log: opts.Logger, metrics: metrics.New(opts.Version), cfg: cfg}
+	s.logWarnings(cfg)
 	st, err := store.Open(filepath.Join(cfg.DataDir, "hvro.db"), store.Options{Logger: opts.Logger.With("component", "store")})
 	if err != nil {
 		return nil, fmt.Errorf("open the store: %w", err)
@@ -187,11 +188,10 @@ func (s *Service) peer(key string) string {
 	return key
 }
 
-// buildDrivers builds a driver for every host of cfg; with an error, the
-// map holds the drivers that could be built.
-// buildDrivers makes the configuration's host drivers. A host for which
+// buildDrivers makes a driver for every host of cfg. A host for which
 // reuse returns a driver keeps it; the others get a new one, listed in
-// fresh too (on an error, fresh is what to close).
+// fresh too. With an error, all holds the drivers that could be had, and
+// fresh is what to close.
 func (s *Service) buildDrivers(cfg *config.Config, reuse func(key string) (orchestrator.Host, bool)) (all, fresh map[string]orchestrator.Host, err error) {
 	all, fresh = map[string]orchestrator.Host{}, map[string]orchestrator.Host{}
 	var errs []error
@@ -265,6 +265,8 @@ func (s *Service) setHandler(cfg *config.Config) {
 		Logger:        s.log.With("component", "http"),
 		Version:       s.opts.Version,
 		Backup:        s.store.Backup,
+		TempDir:       cfg.DataDir,
+		HookMaxWait:   cfg.Hooks.MaxWait,
 	})
 	s.handler.Store(&h)
 }
@@ -294,14 +296,7 @@ func (s *Service) Start(ctx context.Context) error {
 	s.reloadMu.Lock()
 	s.startPollers(cfg)
 	s.reloadMu.Unlock()
-	s.server = &http.Server{
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*s.handler.Load()).ServeHTTP(w, r) }),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		// No WriteTimeout: POST /v1/hooks?wait= answers when the pass ends.
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	s.server = newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*s.handler.Load()).ServeHTTP(w, r) }), s.log)
 	go func() {
 		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server", "error", err)
@@ -312,11 +307,42 @@ func (s *Service) Start(ctx context.Context) error {
 	return nil
 }
 
-// Ready reports whether the store is open, the configuration loaded and the
-// workers running.
+// Bounds of the HTTP server. Each connection costs memory until it ends,
+// so none may last longer than its work: headers are small, a request is
+// read in ReadTimeout, an answer written in httpapi.DefaultWriteTimeout
+// (the API extends it for a hook's long poll and per chunk of a backup),
+// and an idle keep-alive connection is closed after IdleTimeout.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	idleTimeout       = time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		// The API sets each answer's deadline itself; this covers what
+		// net/http writes on its own before a handler runs.
+		WriteTimeout:   httpapi.DefaultWriteTimeout,
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Ready reports whether the store is open and takes writes, the
+// configuration loaded and the workers running. A store whose last commit
+// failed (disk full, read-only) is not ready: hvro cannot journal a step,
+// so it must not look healthy to a load balancer or an alert.
 func (s *Service) Ready() error {
 	if !s.ready.Load() {
 		return errors.New("hvro is starting or stopping")
+	}
+	if err := s.store.Health(); err != nil {
+		return err
 	}
 	return nil
 }
@@ -408,8 +434,8 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// reloadPath is set by Reload's caller so POST /v1/config/reload can read
-// the same file again.
+// errNoReloadSource: ReloadFromSource before ReloadSource set where a
+// fresh configuration comes from (hvlab's demo has no file).
 var errNoReloadSource = errors.New("no configuration file to reload from")
 
 // ReloadSource sets the function that reads a fresh configuration.
@@ -420,7 +446,8 @@ func (s *Service) ReloadSource(load func() (*config.Config, error)) {
 }
 
 // ReloadFromSource reads a fresh configuration from the source ReloadSource
-// set and applies it (SIGHUP and POST /v1/reload).
+// set and applies it (SIGHUP, the Windows service's paramchange and POST
+// /v1/config/reload).
 func (s *Service) ReloadFromSource(ctx context.Context) error {
 	s.mu.Lock()
 	load := s.load
@@ -432,7 +459,19 @@ func (s *Service) ReloadFromSource(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.Reload(cfg)
+	if err := s.Reload(cfg); err != nil {
+		return err
+	}
+	s.logWarnings(cfg)
+	return nil
+}
+
+// logWarnings repeats at every start and reload what check-config warns
+// about, so an unsafe setting stays visible in the log.
+func (s *Service) logWarnings(cfg *config.Config) {
+	for _, w := range cfg.Warnings {
+		s.log.Warn("configuration warning", "key", w.Path, "line", w.Line, "warning", w.Msg)
+	}
 }
 
 // Reload applies a new configuration's pairs, clusters, servers and tokens

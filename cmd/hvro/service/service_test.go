@@ -1,9 +1,13 @@
 package service
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +16,9 @@ import (
 	"github.com/hvro/hvro/cmd/hvro/config"
 	"github.com/hvro/hvro/orchestrator"
 	"github.com/hvro/hvro/orchestrator/metrics"
+	"github.com/hvro/hvro/store"
+	"github.com/hvro/hvro/test/capture"
+	"github.com/hvro/hvro/test/within"
 )
 
 // fakeHost is a driver that records how often it was closed.
@@ -227,5 +234,106 @@ func TestReloadAppliesTunables(t *testing.T) {
 		ProgressInterval: 2 * time.Second, DegradeAfter: 3}
 	if got != want {
 		t.Fatalf("tunables after the reload\n got  %+v\n want %+v", got, want)
+	}
+}
+
+// TestHTTPServerBounds: the server hvro serve runs has a bound on every
+// phase of a connection, and a request line or header too large for it is
+// refused with a short answer instead of being read, routed and echoed.
+func TestHTTPServerBounds(t *testing.T) {
+	hosts := &fakeHosts{}
+	s, err := New(testConfig(t.TempDir()), Options{Hosts: hosts.factory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	srv := s.server
+	for name, d := range map[string]time.Duration{"ReadHeaderTimeout": srv.ReadHeaderTimeout, "ReadTimeout": srv.ReadTimeout,
+		"WriteTimeout": srv.WriteTimeout, "IdleTimeout": srv.IdleTimeout} {
+		if d <= 0 || d > 2*time.Minute {
+			t.Errorf("%s = %s, want a bound of at most 2m", name, d)
+		}
+	}
+	if srv.MaxHeaderBytes <= 0 || srv.MaxHeaderBytes > 64<<10 {
+		t.Errorf("MaxHeaderBytes = %d, want at most 64 KiB", srv.MaxHeaderBytes)
+	}
+	for name, req := range map[string]string{
+		"200,000-character path": "GET /" + strings.Repeat("%3C", 66667) + " HTTP/1.1\r\nHost: hvro\r\n\r\n",
+		"100 KiB header":         "GET /healthz HTTP/1.1\r\nHost: hvro\r\nX-Big: " + strings.Repeat("x", 100<<10) + "\r\n\r\n",
+	} {
+		c, err := net.Dial("tcp", s.ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(within.Limit))
+		go io.WriteString(c, req) // net/http answers before it read everything
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		c.Close()
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || len(body) > 1024 {
+			t.Errorf("%s: %d with %d bytes, want 431 with a short body", name, resp.StatusCode, len(body))
+		}
+	}
+}
+
+// TestWarningsLogged: serve repeats check-config's warnings in its log at
+// start and after every reload.
+func TestWarningsLogged(t *testing.T) {
+	var logBuf capture.Buffer
+	log := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg := testConfig(t.TempDir()) // winrm.auth basic over http URLs
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 4 {
+		t.Fatalf("test config warnings: %v", cfg.Warnings)
+	}
+	s, err := New(cfg, Options{Hosts: (&fakeHosts{}).factory, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	logged := func() int {
+		return strings.Count(logBuf.String(), `level=WARN msg="configuration warning" key=winrm.auth`)
+	}
+	if n := logged(); n != 4 {
+		t.Errorf("start logged %d warnings, want 4:\n%s", n, logBuf.String())
+	}
+	s.ReloadSource(func() (*config.Config, error) { return cfg, nil })
+	if err := s.ReloadFromSource(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := logged(); n != 8 {
+		t.Errorf("start and reload logged %d warnings, want 8:\n%s", n, logBuf.String())
+	}
+}
+
+// TestReadyFollowsStoreCommits: /readyz's Ready is an error while the
+// store's writes fail, naming why.
+func TestReadyFollowsStoreCommits(t *testing.T) {
+	s, err := New(testConfig(t.TempDir()), Options{Hosts: (&fakeHosts{}).factory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	if err := s.Ready(); err != nil {
+		t.Fatalf("a started service: %v", err)
+	}
+	// A store that cannot write any more: here closed under the service.
+	s.store.Close()
+	if err := s.store.Update(func(store.Tx) error { return nil }); err == nil {
+		t.Fatal("a write to a closed store succeeded")
+	}
+	if err := s.Ready(); err == nil || !strings.Contains(err.Error(), "failed to commit") {
+		t.Fatalf("Ready after a failed write: %v", err)
 	}
 }
