@@ -23,7 +23,9 @@ import (
 const usage = `usage:
   hvlab run --topology lab.yaml [--log-level info]   run the emulators until interrupted
   hvlab demo [--keep]                                  a narrated tour of hvro in a built-in lab
+  hvlab chaos [--seeds N] [--seed S] [--steps K] ...    seeded faults against the lab and hvro; invariants checked
   hvlab hook ...                                       hvro hook, for the lab's ECX scripts
+  hvlab serve --config hvro.yaml                       hvro serve, for the chaos runner
 `
 
 func main() {
@@ -40,6 +42,10 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return runCmd(args[1:], stdout, stderr)
 	case "demo":
 		return demoCmd(args[1:], stdout, stderr)
+	case "chaos":
+		return chaosCmd(args[1:], stdout, stderr)
+	case "serve":
+		return serveCmd(args[1:], stderr)
 	case "hook":
 		// The demo's ECX scripts run this, the same code as hvro hook.
 		return cli.Hook(args[1:], os.Getenv, stdout, stderr)

@@ -15,16 +15,6 @@ import (
 	"github.com/hvro/hvro/cmd/hvro/service"
 )
 
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
-	opts := &slog.HandlerOptions{Level: lvl}
-	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
 // serveCmd runs the service until SIGTERM/SIGINT (drain, exit 0). SIGHUP
 // reloads the configuration file; a bad one is rejected and the old one
 // stays.
@@ -44,7 +34,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hvro serve: %s is not a valid configuration:\n%v\n", *path, err)
 		return 2
 	}
-	log := newLogger(cfg, stderr)
+	log := service.NewLogger(cfg, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	return runService(ctx, cfg, *path, log, nil)
@@ -53,40 +43,10 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 // runService runs a loaded configuration until ctx ends; reload, if not
 // nil, delivers reload requests (SIGHUP on Unix, nothing on Windows).
 func runService(ctx context.Context, cfg *config.Config, path string, log *slog.Logger, reload <-chan os.Signal) int {
-	svc, err := service.New(cfg, service.Options{Logger: log, Version: version})
-	if err != nil {
-		log.Error("cannot start", "error", err)
-		return 1
-	}
-	svc.ReloadSource(func() (*config.Config, error) { return config.Load(path) })
-	if err := svc.Start(ctx); err != nil {
-		log.Error("cannot start", "error", err)
-		svc.Shutdown(context.Background())
-		return 1
-	}
 	if reload == nil {
 		reload = hangups()
 	}
-	for {
-		select {
-		case <-reload:
-			if err := svc.ReloadFromSource(ctx); err != nil {
-				log.Error("reload rejected; the old configuration stays in force", "error", err)
-			}
-			continue
-		case <-ctx.Done():
-		}
-		break
-	}
-	log.Info("stopping: finishing running steps", "timeout", cfg.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := svc.Shutdown(sctx); err != nil {
-		log.Error("stopped with errors", "error", err)
-		return 1
-	}
-	log.Info("stopped")
-	return 0
+	return service.Run(ctx, cfg, path, log, version, reload)
 }
 
 func checkConfigCmd(args []string, stdout, stderr io.Writer) int {

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/windows/svc/mgr"
 
 	"github.com/hvro/hvro/cmd/hvro/config"
+	"github.com/hvro/hvro/cmd/hvro/service"
 )
 
 // Log file limits of the service: about 100 MiB of history at most.
@@ -250,7 +251,7 @@ func (w *winService) Execute(_ []string, req <-chan svc.ChangeRequest, status ch
 		return w.fail(1, fmt.Sprintf("hvro: %v", err))
 	}
 	defer lf.Close()
-	log := slog.New(newEventLogHandler(newLogger(cfg, lf).Handler(), w.events))
+	log := slog.New(newEventLogHandler(service.NewLogger(cfg, lf).Handler(), w.events))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

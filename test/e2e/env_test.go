@@ -11,14 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hvro/hvro/test/capture"
+	"github.com/hvro/hvro/test/gobuild"
 	"github.com/hvro/hvro/test/sim/hyperv"
 	"github.com/hvro/hvro/test/sim/lab"
 )
@@ -32,19 +31,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	hvroBin = filepath.Join(dir, "hvro")
-	if runtime.GOOS == "windows" {
-		hvroBin += ".exe"
-	}
-	args := []string{"build", "-o", hvroBin}
-	if raceEnabled {
-		// The service under test gets the race detector too; a report in
-		// its stderr fails the test that ran it.
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, "github.com/hvro/hvro/cmd/hvro")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	// The service under test gets the race detector when the test has it;
+	// a report in its stderr fails the test that ran it.
+	hvroBin, err = gobuild.Build(dir, "github.com/hvro/hvro/cmd/hvro")
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "build hvro:", err)
 		os.Exit(1)
 	}
@@ -53,24 +43,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// declareSources stats every Go source the hvro binary is built from. The
-// binary is built by a "go build" subprocess, whose reads the test cache
-// cannot see; these stats, made while tests run, are recorded, so a change
-// to hvro's code reruns the e2e tests instead of replaying a cached pass.
-var declareSources = sync.OnceFunc(func() {
-	root := filepath.Join("..", "..")
-	_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-		switch {
-		case err != nil:
-			return nil
-		case d.IsDir() && path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "test" || d.Name() == "testdata" || d.Name() == "node_modules"):
-			return filepath.SkipDir
-		case !d.IsDir() && (strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") || d.Name() == "go.mod" || d.Name() == "go.sum"):
-			_, _ = os.Stat(path)
-		}
-		return nil
-	})
-})
+// declareSources makes a change to hvro's code rerun these tests.
+func declareSources() { gobuild.DeclareSources() }
 
 const (
 	vmID        = "C520D71E-AE84-40D6-A2B5-B1F697821703"

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hvro/hvro/store"
+	"github.com/hvro/hvro/test/gobuild"
 )
 
 // TestHardening drives the real hvro binary with what an outside review
@@ -123,7 +124,7 @@ func TestHardening(t *testing.T) {
 		// Measured without the race detector: +132 MB before error bodies
 		// and headers were bounded, +2 MB after; with it +198 MB and +14 MB.
 		limit := int64(40 << 20)
-		if raceEnabled {
+		if gobuild.RaceEnabled {
 			limit = 100 << 20
 		}
 		if before > 0 && during-before > limit {

@@ -542,6 +542,10 @@ func TestTopologyValidation(t *testing.T) {
 		{"disk without group", func(t *Topology) { t.HyperV.Disks[0].Group = DiskGroup{} }, []string{"hyperv.disks[0].group: missing"}},
 		{"two disks on one group", func(t *Topology) { t.HyperV.Disks[1].Group = t.HyperV.Disks[0].Group },
 			[]string{"hyperv.disks[1].group: group failover1 is already bound to disk T1"}},
+		{"two disks of one cluster on one drive", func(t *Topology) {
+			t.ECX[0].Groups = append(t.ECX[0].Groups, ECXGroup{Name: "failover3", Owner: "node1", Disk: "sd3"})
+			t.HyperV.Disks = append(t.HyperV.Disks, HyperVDisk{Name: "T3", Letter: "t", Group: DiskGroup{Cluster: "cluster1", Group: "failover3"}})
+		}, []string{"hyperv.disks[2].letter: T3: disk T1 of cluster cluster1 already uses drive T:"}},
 		{"disk on unknown cluster", func(t *Topology) { t.HyperV.Disks[1].Group.Cluster = "c9" }, []string{`hyperv.disks[1].group.cluster: "c9" is not an ecx cluster`}},
 		{"several problems", func(t *Topology) {
 			t.HyperV.VMs[0].ID = "nope"

@@ -7,6 +7,7 @@ package lab
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -275,7 +276,8 @@ func (t *Topology) Validate() error {
 		}
 	}
 	disks := map[string]*HyperVDisk{}
-	bound := map[string]string{} // cluster|url|group -> the disk it moves
+	bound := map[string]string{}   // cluster|url|group -> the disk it moves
+	letters := map[string]string{} // cluster/letter -> the disk on it
 	for i := range h.Disks {
 		d := &h.Disks[i]
 		p := fmt.Sprintf("hyperv.disks[%d]", i)
@@ -316,6 +318,16 @@ func (t *Topology) Validate() error {
 		}
 		if d.Letter != "" && (len(d.Letter) != 1 || !isLetter(d.Letter[0])) {
 			bad(p+".letter", "%q is not a drive letter", d.Letter)
+		}
+		// Windows mounts one volume per drive letter: two disks of one
+		// cluster on one letter could not both be online on a node.
+		if letter := strings.ToUpper(cmp.Or(d.Letter, firstDrive(t, d.Name))); g.Cluster != "" && letter != "" {
+			k := g.Cluster + "/" + letter
+			if other, dup := letters[k]; dup {
+				bad(p+".letter", "%s: disk %s of cluster %s already uses drive %s:; two disks a node of one cluster may hold at once need two letters", d.Name, other, g.Cluster, letter)
+			} else {
+				letters[k] = d.Name
+			}
 		}
 	}
 	for i, vm := range h.VMs {

@@ -1,0 +1,325 @@
+package chaos
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hvro/hvro/store"
+	"github.com/hvro/hvro/test/sim/hyperv"
+)
+
+// checker watches a run and records every broken invariant, from the
+// emulators' own records (the lab's state and command log) and hvro's
+// journal:
+//   - I1: no two hosts run a VM at once (the lab's dual_runs, and a count
+//     of running copies in every sample);
+//   - I2: a VM runs only where ECX has its group's disk online;
+//   - I6: only the primary side's copy runs, and the primary role moves
+//     only by a failover whose role switch the journal records;
+//   - I3: no two operations of a pair act at once (journal), no two
+//     commands that change a VM overlap (command log);
+//   - I5: every operation ends; none is left running;
+//   - hvro's log holds no panic and no race report.
+type checker struct {
+	r    *run
+	quit chan struct{}
+	done chan struct{}
+
+	mu   sync.Mutex
+	errs []Violation
+	seen map[string]bool
+	// primary is each pair's primary cluster as hvro last said; flux
+	// holds, per pair, until when either copy may run (a failover was
+	// asked for or is running, plus a grace for sampling skew).
+	primary map[string]string
+	flux    map[string]time.Time
+	// cmds is the command log, collected as the run goes (the lab keeps
+	// only the latest records).
+	cmds map[string]hyperv.CommandRecord
+}
+
+// fluxGrace covers the time between a failover's end and the checker
+// learning of it.
+const fluxGrace = 2 * time.Second
+
+func newChecker(r *run) *checker {
+	c := &checker{r: r, quit: make(chan struct{}), done: make(chan struct{}), seen: map[string]bool{},
+		primary: map[string]string{}, flux: map[string]time.Time{}, cmds: map[string]hyperv.CommandRecord{}}
+	for _, v := range r.est.vms {
+		c.primary[v.name] = "cluster1"
+	}
+	return c
+}
+
+func (c *checker) violate(inv, evidence string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := inv + evidence
+	if c.seen[key] {
+		return
+	}
+	c.seen[key] = true
+	c.errs = append(c.errs, Violation{At: time.Now(), Invariant: inv, Evidence: evidence})
+}
+
+func (c *checker) violations() []Violation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.errs)
+}
+
+// failoverRequested lets either copy of pair run until the failover has
+// ended (the checker sees its operation end) and a grace after.
+func (c *checker) failoverRequested(pair string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.flux[pair] = time.Now().Add(time.Hour)
+}
+
+func (c *checker) watch() {
+	defer close(c.done)
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	n := 0
+	for {
+		select {
+		case <-c.quit:
+			return
+		case <-tick.C:
+		}
+		if n%8 == 0 {
+			c.readHvro()
+			c.collectLog()
+		}
+		n++
+		c.sample()
+	}
+}
+
+func (c *checker) stop() {
+	select {
+	case <-c.quit:
+		return
+	default:
+		close(c.quit)
+	}
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// readHvro updates the primary roles and failovers in flight from hvro's
+// API; while hvro is down the last word stands.
+func (c *checker) readHvro() {
+	pairs, err := c.r.pairs()
+	if err != nil {
+		return
+	}
+	var ops struct{ Operations []store.Operation }
+	if status, err := c.r.api("GET", "/v1/operations?limit=200", nil, &ops); err != nil || status != http.StatusOK {
+		return
+	}
+	running := map[string]bool{}
+	for _, op := range ops.Operations {
+		if (op.Kind == store.OpFailoverPlanned || op.Kind == store.OpFailoverUnplanned) && op.State == store.OpRunning {
+			running[op.Pair] = true
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, p := range pairs {
+		c.primary[name] = p.Primary.Cluster
+		if running[name] {
+			c.flux[name] = time.Now().Add(time.Hour)
+		} else if until, ok := c.flux[name]; ok && until.After(time.Now().Add(fluxGrace)) {
+			c.flux[name] = time.Now().Add(fluxGrace)
+		}
+	}
+}
+
+// sample checks I1, I2 and the running side (I6) on one lab snapshot.
+func (c *checker) sample() {
+	st := c.r.lab.State()
+	for _, d := range st.DualRuns {
+		c.violate("I1", fmt.Sprintf("the lab saw two hosts run one VM: %+v", d))
+	}
+	for _, e := range st.Errors {
+		c.violate("lab", "the lab could not apply an event: "+e)
+	}
+	c.mu.Lock()
+	primary, flux := c.primary, c.flux
+	c.mu.Unlock()
+	runs := map[string][]string{}
+	for _, h := range st.Hosts {
+		for _, x := range h.VMs {
+			if !x.Running {
+				continue
+			}
+			v, ok := c.r.est.vmByID(x.ID)
+			if !ok {
+				continue
+			}
+			runs[v.name] = append(runs[v.name], h.Name)
+			cl := c.r.est.clusterOfPath(x.ID, x.ConfigPath)
+			if g := st.Group(cl, v.groups[cl]); g.DiskOnline != h.Name {
+				c.violate("I2", fmt.Sprintf("%s runs on %s but ECX has the disk of %s/%s online on %q (group %s on %q)", v.name, h.Name, cl, v.groups[cl], g.DiskOnline, g.Status, g.Owner))
+			}
+			c.mu.Lock()
+			want, until := primary[v.name], flux[v.name]
+			c.mu.Unlock()
+			if cl != want && time.Now().After(until) {
+				c.violate("I6", fmt.Sprintf("the %s copy of %s runs on %s, but hvro holds %s as its primary cluster and no failover is under way", cl, v.name, h.Name, want))
+			}
+		}
+	}
+	for name, hosts := range runs {
+		if len(hosts) > 1 {
+			c.violate("I1", fmt.Sprintf("%s runs on %s at once", name, strings.Join(hosts, " and ")))
+		}
+	}
+}
+
+// collectLog adds the lab's latest commands to the checker's copy.
+func (c *checker) collectLog() {
+	recs := c.r.lab.World.Log()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, rec := range recs {
+		c.cmds[fmt.Sprintf("%d|%s|%s", rec.Time.UnixNano(), rec.Host, rec.CommandLine)] = rec
+	}
+}
+
+// mutating reports whether a script changes a VM (inspections do not).
+func mutating(script string) bool {
+	for _, s := range []string{"Start-VM ", "Stop-VM ", "Import-VM ", "Remove-VMSavedState", "Enable-VMReplication", "Start-VMInitialReplication",
+		"Remove-VMReplication", "Set-VMReplication", "Resume-VMReplication", "Start-VMFailover", "Complete-VMFailover"} {
+		if strings.Contains(script, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// audit checks what only the whole run shows: I3 (journal and command
+// log), I5 (no operation left running), I6 (each pair's primary role is
+// what its recorded role switches make it) and hvro's log.
+func (c *checker) audit() {
+	c.collectLog()
+	var ops struct{ Operations []store.Operation }
+	if status, err := c.r.api("GET", "/v1/operations?limit=1000", nil, &ops); err != nil || status != http.StatusOK {
+		c.violate("I5", fmt.Sprintf("the journal cannot be read at the end: %d %v", status, err))
+		return
+	}
+	byPair := map[string][]store.Operation{}
+	for _, op := range ops.Operations {
+		byPair[op.Pair] = append(byPair[op.Pair], op)
+		if op.State == store.OpRunning {
+			c.violate("I5", fmt.Sprintf("operation %d (%s of %s) is still running after the run converged", op.ID, op.Kind, op.Pair))
+		}
+	}
+	pairs, err := c.r.pairs()
+	if err != nil {
+		c.violate("I6", "the pairs cannot be read at the end: "+err.Error())
+	}
+	for _, v := range c.r.est.vms {
+		list := byPair[v.name]
+		sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
+		c.auditOps(v.name, list)
+		want := "cluster1"
+		for _, op := range list {
+			for _, s := range op.Plan {
+				if s.Kind == "switch_primary_role" && s.Outcome == store.OutcomeOK {
+					want = otherCluster(want)
+				}
+			}
+		}
+		if p, ok := pairs[v.name]; ok && p.Primary.Cluster != want {
+			c.violate("I6", fmt.Sprintf("%s's primary cluster is %s, but its journaled role switches make it %s", v.name, p.Primary.Cluster, want))
+		}
+	}
+	c.auditCommands()
+	if b, err := os.ReadFile(c.r.logPath); err == nil {
+		for _, marker := range []string{"panic:", "fatal error:", "WARNING: DATA RACE"} {
+			if i := strings.Index(string(b), marker); i >= 0 {
+				end := min(len(b), i+600)
+				c.violate("panic", fmt.Sprintf("hvro's log holds %q: %s", marker, b[i:end]))
+			}
+		}
+	}
+}
+
+// auditOps: no two operations of a pair act at once (I3). An operation
+// acts from its first step's start to its last step's end.
+func (c *checker) auditOps(pair string, ops []store.Operation) {
+	type window struct {
+		id         uint64
+		start, end time.Time
+	}
+	var ws []window
+	for _, op := range ops {
+		w := window{id: op.ID}
+		for _, s := range op.Plan {
+			if s.Started.IsZero() {
+				continue
+			}
+			if w.start.IsZero() || s.Started.Before(w.start) {
+				w.start = s.Started
+			}
+			end := s.Ended
+			if end.IsZero() {
+				end = time.Now()
+			}
+			if end.After(w.end) {
+				w.end = end
+			}
+		}
+		if !w.start.IsZero() {
+			ws = append(ws, w)
+		}
+	}
+	sort.Slice(ws, func(i, j int) bool { return ws[i].start.Before(ws[j].start) })
+	for i := 1; i < len(ws); i++ {
+		for _, prev := range ws[:i] {
+			if prev.end.After(ws[i].start) {
+				c.violate("I3", fmt.Sprintf("operations %d and %d of %s act at once (%s-%s and %s-)", prev.id, ws[i].id, pair,
+					prev.start.Format("15:04:05.000"), prev.end.Format("15:04:05.000"), ws[i].start.Format("15:04:05.000")))
+			}
+		}
+	}
+}
+
+// auditCommands: no two commands that change one VM overlap on the hosts
+// (I3), whatever hvro's journal says.
+func (c *checker) auditCommands() {
+	c.mu.Lock()
+	recs := make([]hyperv.CommandRecord, 0, len(c.cmds))
+	for _, r := range c.cmds {
+		recs = append(recs, r)
+	}
+	c.mu.Unlock()
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Time.Before(recs[j].Time) })
+	for _, v := range c.r.est.vms {
+		quoted := "'" + v.name + "'"
+		var mine []hyperv.CommandRecord
+		for _, r := range recs {
+			if mutating(r.Script) && strings.Contains(r.Script, quoted) {
+				mine = append(mine, r)
+			}
+		}
+		for i := 1; i < len(mine); i++ {
+			prev := mine[i-1]
+			prevEnd := prev.Time.Add(time.Duration(prev.DurationMS) * time.Millisecond)
+			if prevEnd.After(mine[i].Time.Add(time.Millisecond)) {
+				c.violate("I3", fmt.Sprintf("commands changing %s overlap: on %s from %s for %dms, and on %s from %s",
+					v.name, prev.Host, prev.Time.Format("15:04:05.000"), prev.DurationMS, mine[i].Host, mine[i].Time.Format("15:04:05.000")))
+			}
+		}
+	}
+}
