@@ -84,7 +84,14 @@ func (h fakeHost) Run(ctx context.Context, vm string, s Step, _ Settings) (strin
 	v := h.w.views[h.name]
 	switch s.Kind {
 	case StepStartVM:
+		if v.Rep != nil && v.Rep.State == "PreparedForFailover" {
+			return "", errors.New("'vm1' cannot be started because it is prepared for a planned failover")
+		}
 		v.VM = vm2("Running")
+	case StepCancelFailover:
+		if v.Rep != nil && (v.Rep.State == "PreparedForFailover" || v.Rep.State == "FailedOverWaitingCompletion") {
+			v.Rep.State = "Replicating"
+		}
 	case StepStopVM:
 		v.VM = vm2("Off")
 	case StepRegister:

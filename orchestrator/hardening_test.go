@@ -493,3 +493,39 @@ func TestSetTunables(t *testing.T) {
 		return running() == 1
 	})
 }
+
+// TestHalfDoneFailoverIsUndone: a planned failover that failed after
+// preparing the primary leaves a VM Hyper-V will not start; the next pass
+// cancels the preparation and starts it where the role still is (found by
+// the chaos runner: such pairs stayed Degraded).
+func TestHalfDoneFailoverIsUndone(t *testing.T) {
+	w := newFakeWorld()
+	h := newHarness(t, w, nil)
+	h.waitPhase(store.PhaseConverged)
+	var failed atomic.Bool
+	w.mu.Lock()
+	w.beforeRun = func(host string, s Step) error {
+		if s.Kind == StepFailover && !failed.Swap(true) {
+			return errors.New("the replica server refused the failover")
+		}
+		return nil
+	}
+	w.mu.Unlock()
+	_, done, err := h.c.Failover("vm1", FailoverRequest{Planned: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := within.Recv(t, done, "failover"); r.Kind != ResultFailed {
+		t.Fatalf("failover: %+v", r)
+	}
+	within.Eventually(t, "the half-done failover to be undone", func() bool {
+		return strings.Contains(w.ran(), "stop_vm@node1 prepare_failover@node1 cancel_failover@node1 start_vm@node1")
+	})
+	p := h.waitPhase(store.PhaseConverged)
+	w.mu.Lock()
+	running := w.views["node1"].VM.Running
+	w.mu.Unlock()
+	if p.PrimaryCluster != "cluster1" || p.ActivePrimaryHost != "node1" || !running {
+		t.Fatalf("after the failed failover: %+v, VM running on node1: %v", p, running)
+	}
+}

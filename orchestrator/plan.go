@@ -49,6 +49,7 @@ const (
 	StepPrepareFailover  StepKind = "prepare_failover"
 	StepFailover         StepKind = "failover"
 	StepCompleteFailover StepKind = "complete_failover"
+	StepCancelFailover   StepKind = "cancel_failover"
 	StepReverse          StepKind = "reverse"
 	StepSwitchRole       StepKind = "switch_primary_role" // bookkeeping: the store records the new primary cluster
 )
@@ -214,8 +215,19 @@ func PlanReconcile(spec PairSpec, d Desired, clusters Clusters, views map[string
 			add(Step{Kind: StepRemove, Host: p, Why: fmt.Sprintf("the relationship on %s (%s from %s to %s) is not %s -> %s", p, rep.Mode, orNone(rep.Primary), orNone(rep.Replica), p, orNone(r))})
 		}
 	}
+	prepared := primaryOK && pv.Rep.State == "PreparedForFailover"
+	if prepared {
+		// A planned failover stopped after preparing the primary (hvro
+		// was killed, or the replica side failed it): the role never
+		// moved, and a prepared VM cannot start until it is undone.
+		add(Step{Kind: StepCancelFailover, Host: p, Why: "a planned failover prepared " + p + " but did not finish; the primary role stayed here"})
+	}
 	if !pv.VM.Running {
 		add(Step{Kind: StepStartVM, Host: p, Why: spec.VMName + " must run on the primary owner"})
+	}
+	if prepared {
+		pl.Progressing = "re-inspect " + p + " after cancelling the failover"
+		return pl
 	}
 
 	if r == "" {
@@ -257,6 +269,13 @@ func PlanReconcile(spec PairSpec, d Desired, clusters Clusters, views map[string
 	}
 	if !primaryOK {
 		rebuild(fmt.Sprintf("replication %s -> %s is not set up", p, r))
+		return pl
+	}
+	if rrep != nil && rrep.Mode == "Replica" && rrep.State == "FailedOverWaitingCompletion" && hostname.Same(rrep.Primary, p) {
+		// The same half-way failover, one step further: undo it on the
+		// replica too instead of rebuilding replication from scratch.
+		add(Step{Kind: StepCancelFailover, Host: r, Why: "a failover to " + r + " did not finish; the primary role stayed on " + p})
+		pl.Progressing = "re-inspect " + r + " after cancelling the failover"
 		return pl
 	}
 	if !replicaOK {

@@ -159,6 +159,12 @@ func TestPlanReconcile(t *testing.T) {
 			"start_vm@node1", "degraded", ""},
 		{"replica back: resume from Error", settled("node1", "node3"), with(healthy(), "node1", HostView{VM: vm("Running"), Rep: rep("Primary", "Error", "node1", "node3")}),
 			"resume_replication@node1", "steps", ""},
+		{"a planned failover stopped after prepare", settled("node1", "node3"), with(healthy(), "node1", HostView{VM: vm("Off"), Rep: rep("Primary", "PreparedForFailover", "node1", "node3")}),
+			"cancel_failover@node1 start_vm@node1", "progressing", ""},
+		{"and after the replica failed over", settled("node1", "node3"), views(map[string]HostView{
+			"node1": {VM: vm("Off"), Rep: rep("Primary", "Replicating", "node1", "node3")},
+			"node3": {VM: vm("Off"), Rep: rep("Replica", "FailedOverWaitingCompletion", "node1", "node3")}}),
+			"start_vm@node1 cancel_failover@node3", "progressing", ""},
 		{"resync needed", settled("node1", "node3"), with(healthy(), "node1", HostView{VM: vm("Running"), Rep: rep("Primary", "WaitingForStartResynchronize", "node1", "node3")}),
 			"resume_replication@node1", "steps", ""},
 		{"suspended", settled("node1", "node3"), with(healthy(), "node1", HostView{VM: vm("Running"), Rep: rep("Primary", "Suspended", "node1", "node3")}),
@@ -213,8 +219,6 @@ func TestPlanReconcile(t *testing.T) {
 			"node1": {VM: vm("Off"), Rep: rep("Replica", "Replicating", "node3", "node1")},
 			"node3": {VM: vm("Off"), Rep: rep("Primary", "Replicating", "node3", "node1")}}),
 			"remove_replication@node1 start_vm@node1 remove_replication@node3 enable_replica@node3 enable_primary@node1 start_initial_replication@node1", "steps", ""},
-		{"prepared for failover outside an operation", settled("node1", "node3"), with(healthy(), "node1", HostView{VM: vm("Off"), Rep: rep("Primary", "PreparedForFailover", "node1", "node3")}),
-			"start_vm@node1 remove_replication@node1 remove_replication@node3 enable_replica@node3 enable_primary@node1 start_initial_replication@node1", "steps", ""},
 		{"stale host down is ignored", settled("node1", "node3"), with(healthy(), "node2", HostView{Err: down}), "", "converged", ""},
 		{"both failed over at once", settled("node2", "node4"), views(map[string]HostView{
 			"node1": {Err: down}, "node3": {Err: down},

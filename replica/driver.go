@@ -147,6 +147,14 @@ func (d *Driver) Failover(ctx context.Context, vm VMRef) error {
 	return err
 }
 
+// CancelFailover runs Stop-VMFailover where a failover stopped half-way:
+// on a primary left prepared, or on a replica left failed over and
+// waiting for completion; elsewhere nothing happens.
+func (d *Driver) CancelFailover(ctx context.Context, vm VMRef) error {
+	_, err := d.action(ctx, call{op: "cancel failover", vm: vm.Name}, bodyCancelFailover)
+	return err
+}
+
 // CompleteFailover runs Complete-VMFailover on the failed-over replica.
 func (d *Driver) CompleteFailover(ctx context.Context, vm VMRef) error {
 	_, err := d.action(ctx, call{op: "complete failover", vm: vm.Name}, bodyCompleteFailover)

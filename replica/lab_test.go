@@ -322,6 +322,41 @@ func TestPlannedFailover(t *testing.T) {
 	}
 }
 
+// TestCancelFailover: a planned failover that stopped after the prepare,
+// or after the replica failed over, is undone by CancelFailover on each
+// side; the VM then starts again on the primary, which a prepared VM
+// refuses (the chaos runner found a pair stuck Degraded that way).
+func TestCancelFailover(t *testing.T) {
+	l := startLab(t)
+	ctx := ctxT(t)
+	p, r := replicate(t, l)
+	for _, step := range []func() error{
+		func() error { return p.PrepareFailover(ctx, vm1) },
+		func() error { return r.Failover(ctx, vm1) },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := p.StartVM(ctx, vm1); !IsPermanent(err) {
+		t.Fatalf("start of a prepared VM: %v, want the permanent refusal", err)
+	}
+	for _, d := range []*Driver{p, r, p} { // the second cancel on node1 finds nothing to do
+		if err := d.CancelFailover(ctx, vm1); err != nil {
+			t.Fatalf("cancel on %s: %v", d.Host(), err)
+		}
+	}
+	for _, d := range []*Driver{p, r} {
+		v, err := d.Inspect(ctx, vm1)
+		if err != nil || v.Replication == nil || v.Replication.State != "Replicating" {
+			t.Fatalf("%s after the cancels: %+v %v", d.Host(), v.Replication, err)
+		}
+	}
+	if _, err := p.StartVM(ctx, vm1); err != nil {
+		t.Fatalf("start after the cancel: %v", err)
+	}
+}
+
 // TestUnplannedFailover: the primary is lost; the replica fails over,
 // starts and completes; the old primary comes back as a replica and
 // replication is reversed and restarted.
@@ -673,6 +708,7 @@ func TestSentScriptsAreTheGoldenOnes(t *testing.T) {
 		func() error { return d.PrepareFailover(ctx, vm) },
 		func() error { return d.Failover(ctx, vm) },
 		func() error { return d.CompleteFailover(ctx, vm) },
+		func() error { return d.CancelFailover(ctx, vm) },
 		func() error { return d.Reverse(ctx, vm, in.ReplicaHost, in.Settings) },
 		func() error { return d.Reverse(ctx, vm, in.ReplicaHost, cert) },
 	}

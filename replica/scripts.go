@@ -142,6 +142,12 @@ const (
 	bodyFailover = `  if ($m -eq 'Replica' -and @('FailedOverWaitingCompletion', 'FailedOver') -contains $s) { $res = 'already' } else { Start-VMFailover -VM $v -Confirm:$false }
 ` + printResult
 
+	// bodyCancelFailover undoes a failover that stopped half-way: a
+	// primary left prepared (it cannot start so) or a replica left failed
+	// over and waiting for completion.
+	bodyCancelFailover = `  if (($m -eq 'Primary' -and $s -eq 'PreparedForFailover') -or ($m -eq 'Replica' -and $s -eq 'FailedOverWaitingCompletion')) { Stop-VMFailover -VM $v } else { $res = 'already' }
+` + printResult
+
 	bodyCompleteFailover = `  if ($m -eq 'Replica' -and $s -eq 'FailedOver') { $res = 'already' } else { Complete-VMFailover -VM $v -Confirm:$false }
 ` + printResult
 
@@ -196,6 +202,7 @@ func Scripts(in ScriptInput) ([]Script, error) {
 		{"prepare_failover", func() (string, error) { return actionScript(in.VM, bodyPrepareFailover) }},
 		{"failover", func() (string, error) { return actionScript(in.VM, bodyFailover) }},
 		{"complete_failover", func() (string, error) { return actionScript(in.VM, bodyCompleteFailover) }},
+		{"cancel_failover", func() (string, error) { return actionScript(in.VM, bodyCancelFailover) }},
 		{"reverse_kerberos", func() (string, error) { return settingsScript(in.VM, in.ReplicaHost, kerb, bodyReverse) }},
 		{"reverse_certificate", func() (string, error) { return settingsScript(in.VM, in.ReplicaHost, cert, bodyReverse) }},
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hvro/hvro/test/sim/hyperv"
 )
 
 // Kind is a kind of chaos action.
@@ -87,14 +89,19 @@ func (a Action) String() string {
 }
 
 // The cmdlets hvro's steps use, and the named errors the emulator can
-// make them fail with (its catalogue, test/sim/hyperv/errors.go).
+// make them fail with: its whole catalogue (test/sim/hyperv/errors.go).
 var (
 	faultCmdlets = []string{"Start-VM", "Stop-VM", "Import-VM", "Enable-VMReplication", "Start-VMInitialReplication",
-		"Remove-VMReplication", "Resume-VMReplication", "Get-VM", "Get-VMReplication", "Set-VMReplication", "Start-VMFailover"}
-	faultErrors = []string{"config_not_accessible", "operation_aborted", "invalid_state", "replica_unreachable",
-		"replica_not_accepting", "vm_not_found", "invalid_replication_state"}
+		"Remove-VMReplication", "Resume-VMReplication", "Get-VM", "Get-VMReplication", "Set-VMReplication", "Start-VMFailover",
+		"Complete-VMFailover", "Compare-VM", "Remove-VMSavedState"}
+	faultErrors = hyperv.FaultNames()
 	slowCmdlets = []string{"Start-VM", "Stop-VM", "Enable-VMReplication", "Remove-VMReplication", "Get-VM", "Import-VM"}
 )
+
+// commandTimeout is hvro's winrm.timeout in the chaos lab; a latency
+// beyond it makes hvro abandon the command (its shell is deleted, which
+// cancels the command on the host).
+const commandTimeout = 4 * time.Second
 
 // weights says how often each kind is drawn.
 var weights = []struct {
@@ -213,6 +220,10 @@ func generate(seed uint64, steps int, e estate) []Action {
 			a = &Action{Kind: kind, Host: pick(servers[c]), Cmdlet: pick(faultCmdlets), Error: pick(faultErrors), Times: 1 + rng.IntN(3)}
 		case KindLatency:
 			a = &Action{Kind: kind, Cmdlet: pick(slowCmdlets), MS: 100 + rng.IntN(900)}
+			if rng.IntN(4) == 0 {
+				// Longer than hvro waits for a command: a timeout.
+				a.MS = int(commandTimeout/time.Millisecond) + 500 + rng.IntN(1000)
+			}
 		case KindPlanned, KindUnplanned:
 			a = &Action{Kind: kind, Pair: e.vms[rng.IntN(len(e.vms))].name}
 		case KindKill, KindWait, KindClearFaults:

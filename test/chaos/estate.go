@@ -190,9 +190,9 @@ resync_interval: 3s
 workers: 8
 retry: {max_attempts: 4, initial_backoff: 100ms, max_backoff: 1s}
 auth: {admin_token_file: %s, metrics_public: true}
-winrm: {username: 'LAB\admin', password_file: %s, auth: basic, timeout: 10s}
+winrm: {username: 'LAB\admin', password_file: %s, auth: basic, timeout: %s}
 clusters:
-`, listen, dataDir, secret["admin.token"], secret["winrm.pass"])
+`, listen, dataDir, secret["admin.token"], secret["winrm.pass"], commandTimeout)
 	for i, c := range clusterNames {
 		fmt.Fprintf(&b, "  - name: %s\n    api: {endpoints: [%s, %s], username: Administrator, password_file: %s, timeout: 1s, retries: 1}\n",
 			c, a.ECX[c]["fip"], a.ECX[c][servers[c][1]], secret[fmt.Sprintf("ecx%d.pass", i+1)])

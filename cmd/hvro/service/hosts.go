@@ -117,6 +117,8 @@ func (h replicaHost) Run(ctx context.Context, vm string, s orchestrator.Step, se
 		return "", h.d.PrepareFailover(ctx, ref)
 	case orchestrator.StepFailover:
 		return "", h.d.Failover(ctx, ref)
+	case orchestrator.StepCancelFailover:
+		return "", h.d.CancelFailover(ctx, ref)
 	case orchestrator.StepCompleteFailover:
 		return "", h.d.CompleteFailover(ctx, ref)
 	case orchestrator.StepReverse:
