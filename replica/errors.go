@@ -149,6 +149,9 @@ const (
 	ReasonNotFound            = "not_found"
 	ReasonNotSupported        = "not_supported"
 	ReasonScript              = "script"
+	// ReasonMalformedReply: the WinRM endpoint's reply was refused before
+	// parsing (too big, too deep, too many elements, not XML).
+	ReasonMalformedReply = "malformed_reply"
 )
 
 // HRESULTs the classification relies on (signed, as .NET reports them).

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -18,11 +19,26 @@ import (
 	"github.com/masterzen/winrm/soap"
 )
 
-// maxResponse bounds one WS-Man response body. Requests ask for envelopes
-// of at most envelopeSize bytes; anything far bigger is not WinRM.
+// maxResponse bounds what is read of one WS-Man response body. Requests
+// ask for envelopes of at most envelopeSize bytes; anything far bigger is
+// not WinRM.
 const (
 	envelopeSize = 153600
 	maxResponse  = 4 << 20
+)
+
+// Limits on the shape of a SOAP reply before the WinRM library parses it.
+// The library (simplexml and goxpath) has no limits and evaluates its
+// "//" queries in time quadratic in the nesting depth: 10,000 nested
+// elements cost 17 s of CPU, 1.5 MB of them never finish, and the command
+// holds its host's slot meanwhile. A real reply is at most the
+// MaxEnvelopeSize the request asked for, nests about ten levels and has a
+// few dozen elements; within these limits the library parses any reply in
+// well under 200 ms.
+const (
+	maxReplyBytes    = 2 * envelopeSize
+	maxReplyDepth    = 64
+	maxReplyElements = 10000
 )
 
 // transport is the masterzen Transporter of one command. masterzen's own
@@ -91,6 +107,10 @@ func (t *transport) Post(_ *winrm.Client, m *soap.SoapMessage) (string, error) {
 func checkResponse(status int, contentType string, body []byte) (string, error) {
 	soapBody := strings.Contains(strings.ToLower(contentType), "application/soap+xml")
 	if soapBody {
+		if err := checkReplyShape(body); err != nil {
+			err.status = status
+			return "", err
+		}
 		if f, ok := parseFault(body); ok {
 			return "", f.err(status)
 		}
@@ -110,6 +130,50 @@ func checkResponse(status int, contentType string, body []byte) (string, error) 
 	default:
 		return "", &transportError{kind: ErrPermanent, reason: ReasonHTTPStatus, status: status,
 			msg: fmt.Sprintf("HTTP %d from the WinRM endpoint (check the URL: the path is /wsman)", status)}
+	}
+}
+
+// checkReplyShape refuses a SOAP reply that is too big, nests too deep,
+// has too many elements or carries a DTD, with one streaming pass that
+// keeps nothing (see the limits above). A reply over the limits is
+// permanent: no WinRM service sends one, so something else answers (or
+// attacks) on that port, and asking again will not change it.
+func checkReplyShape(body []byte) *transportError {
+	if len(body) > maxReplyBytes {
+		return &transportError{kind: ErrPermanent, reason: ReasonMalformedReply,
+			msg: fmt.Sprintf("WinRM reply of %d bytes refused: larger than %d bytes (twice the MaxEnvelopeSize %d the request asked for)", len(body), maxReplyBytes, envelopeSize)}
+	}
+	dec := xml.NewDecoder(bytes.NewReader(body))
+	depth, elements := 0, 0
+	for {
+		tok, err := dec.RawToken()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return &transportError{kind: ErrUnknown, reason: ReasonMalformedReply,
+				msg: "WinRM reply is not well-formed XML", err: err}
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			elements++
+			if depth > maxReplyDepth {
+				return &transportError{kind: ErrPermanent, reason: ReasonMalformedReply,
+					msg: fmt.Sprintf("WinRM reply refused: elements nest deeper than %d levels", maxReplyDepth)}
+			}
+			if elements > maxReplyElements {
+				return &transportError{kind: ErrPermanent, reason: ReasonMalformedReply,
+					msg: fmt.Sprintf("WinRM reply refused: more than %d elements", maxReplyElements)}
+			}
+		case xml.EndElement:
+			depth--
+		case xml.Directive:
+			if bytes.HasPrefix(bytes.TrimSpace(t), []byte("DOCTYPE")) {
+				return &transportError{kind: ErrPermanent, reason: ReasonMalformedReply,
+					msg: "WinRM reply refused: it has a DTD (<!DOCTYPE>), which WS-Management never sends"}
+			}
+		}
 	}
 }
 

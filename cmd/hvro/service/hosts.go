@@ -19,7 +19,8 @@ func winrmHost(h config.Host, peers func(string) string, m *metrics.Metrics, log
 		Endpoint: h.URL, Username: w.Username, Password: w.Password.Value(), Auth: w.Auth,
 		InsecureSkipVerify: w.InsecureSkipVerify, CAFile: w.CAFile, Timeout: w.Timeout,
 		MaxConcurrent: w.MaxConcurrentPerHost, Logger: log,
-		OnRequest: func(host, outcome string, d time.Duration) { m.WinRM(host, outcome, d) },
+		OnRequest:   func(host, outcome string, d time.Duration) { m.WinRM(host, outcome, d) },
+		OnAbandoned: m.WinRMAbandoned,
 	})
 	if err != nil {
 		return nil, err
