@@ -99,6 +99,8 @@ type envOptions struct {
 	hooks bool
 	// configure edits the generated hvro.yaml text.
 	configure func(string) string
+	// topology edits the lab before it starts.
+	topology func(*lab.Topology)
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -153,6 +155,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 			Timing: &lab.HyperVTiming{InitialReplication: 200 * time.Millisecond, Resync: 200 * time.Millisecond,
 				Cycle: 100 * time.Millisecond, ErrorAfter: 500 * time.Millisecond, DiskSettle: 100 * time.Millisecond},
 		},
+	}
+	if o.topology != nil {
+		o.topology(topo)
 	}
 	l, err := lab.Start(context.Background(), topo, nil)
 	if err != nil {
@@ -319,14 +324,23 @@ type pairView struct {
 	Replication struct{ State, Health string }
 }
 
+// pair is vm1's view, the pair every env has.
 func (e *env) pair() pairView {
+	e.t.Helper()
+	return e.pairNamed("vm1")
+}
+
+func (e *env) pairNamed(name string) pairView {
 	e.t.Helper()
 	var r struct{ Pairs []pairView }
 	e.api("GET", "/v1/pairs", nil, &r)
-	if len(r.Pairs) != 1 {
-		e.t.Fatalf("pairs: %+v", r)
+	for _, p := range r.Pairs {
+		if p.Name == name {
+			return p
+		}
 	}
-	return r.Pairs[0]
+	e.t.Fatalf("no pair %s in %+v", name, r)
+	return pairView{}
 }
 
 // control calls the lab's control API and fails the test on an error;
