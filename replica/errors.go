@@ -102,6 +102,18 @@ func IsPermanent(err error) bool { return errors.Is(err, ErrPermanent) }
 // IsUnknown reports whether the driver could not classify the failure.
 func IsUnknown(err error) bool { return errors.Is(err, ErrUnknown) }
 
+// Reason returns the stable reason word of a driver error anywhere in
+// err's chain ("auth_refused", "not_winrm", "vm_not_found", ...), or ""
+// when err is nil or not the driver's. Callers that park a pair, label a
+// journal entry or pick a message branch on it.
+func Reason(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return ""
+}
+
 // IsNotFound reports whether the VM the call named is not registered on
 // the host.
 func IsNotFound(err error) bool {
@@ -125,17 +137,23 @@ func Outcome(err error) string {
 // Reasons the driver sets itself (others come from the classification of
 // Hyper-V's errors below).
 const (
-	ReasonVMNotFound          = "vm_not_found"
-	ReasonAmbiguousName       = "ambiguous_name"
-	ReasonIncompatible        = "incompatible"
-	ReasonInvalidArgument     = "invalid_argument"
-	ReasonCommandLineTooLong  = "command_line_too_long"
-	ReasonBadOutput           = "bad_output"
-	ReasonCanceled            = "canceled"
-	ReasonTimeout             = "timeout"
-	ReasonConnection          = "connection"
-	ReasonTLS                 = "tls"
-	ReasonAuth                = "auth"
+	ReasonVMNotFound         = "vm_not_found"
+	ReasonAmbiguousName      = "ambiguous_name"
+	ReasonIncompatible       = "incompatible"
+	ReasonInvalidArgument    = "invalid_argument"
+	ReasonCommandLineTooLong = "command_line_too_long"
+	ReasonBadOutput          = "bad_output"
+	ReasonCanceled           = "canceled"
+	ReasonTimeout            = "timeout"
+	ReasonConnection         = "connection"
+	ReasonTLS                = "tls"
+	ReasonAuth               = "auth" // a WS-Management AccessDenied fault
+	// ReasonAuthRefused: HTTP 401, the host refused the WinRM credentials
+	// (or the auth method).
+	ReasonAuthRefused = "auth_refused"
+	// ReasonNotWinRM: the URL answers HTTP, but not WS-Management (an HTML
+	// page, a JSON API, ...): a wrong URL or port.
+	ReasonNotWinRM            = "not_winrm"
 	ReasonHTTPStatus          = "http_status"
 	ReasonWSManFault          = "wsman_fault"
 	ReasonShellQuota          = "shell_quota"

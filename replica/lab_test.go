@@ -452,7 +452,7 @@ func TestHostDownAndCredentials(t *testing.T) {
 
 	wrong := l.driver("node3", onReq, func(c *Config) { c.Password = "wrong-" + labPass })
 	_, err = wrong.Inspect(ctx, vm1)
-	if !IsPermanent(err) || !errors.As(err, &e) || e.Reason != ReasonAuth || !strings.Contains(err.Error(), "401") {
+	if !IsPermanent(err) || Reason(err) != ReasonAuthRefused || !strings.Contains(err.Error(), "the WinRM credentials were refused by 127.0.0.1:") {
 		t.Fatalf("wrong password: %v", err)
 	}
 	if strings.Contains(err.Error(), labPass) {
@@ -460,15 +460,27 @@ func TestHostDownAndCredentials(t *testing.T) {
 	}
 	// The emulator does not speak NTLM: the handshake ends in 401.
 	ntlm := l.driver("node3", onReq, func(c *Config) { c.Auth = "ntlm" })
-	if _, err := ntlm.Inspect(ctx, vm1); !IsPermanent(err) || !errors.As(err, &e) || e.Reason != ReasonAuth {
+	if _, err := ntlm.Inspect(ctx, vm1); !IsPermanent(err) || Reason(err) != ReasonAuthRefused {
 		t.Fatalf("ntlm against a basic-only host: %v", err)
+	}
+	// The lab's control API instead of the host's WinRM port: an HTTP
+	// server that is not WS-Management.
+	wrongPort := l.driver("node3", onReq, func(c *Config) { c.Endpoint = l.Addrs().Control + "/wsman" })
+	if _, err := wrongPort.Inspect(ctx, vm1); !IsPermanent(err) || Reason(err) != ReasonNotWinRM || !strings.Contains(err.Error(), "not WS-Management: check the URL/port") {
+		t.Fatalf("the lab's control API as the WinRM URL: %v", err)
+	}
+	// The ECX API's port: it wants its own credentials, so it is a 401,
+	// but the message points at the URL too.
+	ecxPort := l.driver("node3", onReq, func(c *Config) { c.Endpoint = l.Addrs().ECX["cluster1"]["fip"] + "/wsman" })
+	if _, err := ecxPort.Inspect(ctx, vm1); !IsPermanent(err) || Reason(err) != ReasonAuthRefused || !strings.Contains(err.Error(), "check also the URL/port") {
+		t.Fatalf("the ECX API's port as the WinRM URL: %v", err)
 	}
 	if n := len(l.World.Log()); n != 0 {
 		t.Fatalf("%d commands ran without valid credentials", n)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if strings.Join(outcomes, " ") != "node4/transient node3/permanent node3/permanent" {
+	if strings.Join(outcomes, " ") != "node4/transient node3/permanent node3/permanent node3/permanent node3/permanent" {
 		t.Fatalf("OnRequest outcomes: %v", outcomes)
 	}
 }

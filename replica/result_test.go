@@ -3,6 +3,7 @@ package replica
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -152,6 +153,30 @@ func TestErrorText(t *testing.T) {
 	}
 	if !errors.Is(e, ErrTransient) || errors.Is(e, ErrPermanent) || !IsTransient(e) || Outcome(e) != "transient" || Outcome(nil) != "ok" {
 		t.Errorf("kind checks failed for %v", e)
+	}
+}
+
+// TestReason: the reason survives wrapping, and errors that are not the
+// driver's have none.
+func TestReason(t *testing.T) {
+	e := &Error{Host: "node1", Op: "inspect", Kind: ErrPermanent, Reason: ReasonAuthRefused, Message: "refused"}
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"driver error", e, ReasonAuthRefused},
+		{"wrapped", fmt.Errorf("inspect host node1: %w", e), ReasonAuthRefused},
+		{"joined", errors.Join(errors.New("other"), e), ReasonAuthRefused},
+		{"not the driver's", errors.New("boom"), ""},
+		{"nil", nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Reason(tc.err); got != tc.want {
+				t.Errorf("Reason = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -100,11 +100,29 @@ func (t *transport) Post(_ *winrm.Client, m *soap.SoapMessage) (string, error) {
 		return "", &transportError{kind: ErrUnknown, reason: ReasonHTTPStatus, status: resp.StatusCode,
 			msg: fmt.Sprintf("HTTP %d response larger than %d bytes", resp.StatusCode, maxResponse)}
 	}
-	return checkResponse(resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	return checkResponse(req.URL.Host, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 }
 
 // checkResponse turns a WS-Man HTTP response into its body or an error.
-func checkResponse(status int, contentType string, body []byte) (string, error) {
+// hostPort is the endpoint's host:port, for messages. A 401 and an answer
+// that is not WS-Management at all (an HTML page, another API) are
+// permanent with their own reasons: retrying cannot help, and the admin
+// needs to know which of the two to fix. Gateway errors stay transient.
+func checkResponse(hostPort string, status int, contentType string, body []byte) (string, error) {
+	if status == http.StatusUnauthorized {
+		msg := "HTTP 401: the WinRM credentials were refused by " + hostPort +
+			" (check winrm.username and the password, and that the auth method is enabled on the host: winrm get winrm/config/service/auth; Basic also needs a local account, and AllowUnencrypted over http)"
+		if len(bytes.TrimSpace(body)) > 0 && !strings.Contains(strings.ToLower(contentType), "application/soap+xml") {
+			// WinRM's own 401 has no body: this may be another service.
+			msg += fmt.Sprintf("; the answer carried a %q body, which a WinRM service does not send: check also the URL/port", contentType)
+		}
+		return "", &transportError{kind: ErrPermanent, reason: ReasonAuthRefused, status: status, msg: msg}
+	}
+	gateway := status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout
+	if looksHTML(contentType, body) && !gateway {
+		return "", &transportError{kind: ErrPermanent, reason: ReasonNotWinRM, status: status,
+			msg: fmt.Sprintf("%s answered with an HTML page, not WS-Management: check the URL/port (HTTP %d)", hostPort, status)}
+	}
 	soapBody := strings.Contains(strings.ToLower(contentType), "application/soap+xml")
 	if soapBody {
 		if err := checkReplyShape(body); err != nil {
@@ -116,14 +134,14 @@ func checkResponse(status int, contentType string, body []byte) (string, error) 
 		}
 	}
 	switch {
-	case status == http.StatusUnauthorized:
-		return "", &transportError{kind: ErrPermanent, reason: ReasonAuth, status: status,
-			msg: "HTTP 401: the host rejected the credentials (check username, password, auth mode, and that the host allows it over this transport)"}
 	case status == http.StatusOK && soapBody:
 		return string(body), nil
-	case status == http.StatusOK:
-		return "", &transportError{kind: ErrUnknown, reason: ReasonHTTPStatus, status: status,
-			msg: fmt.Sprintf("HTTP 200 with content type %q, not a SOAP response; is the endpoint a WinRM listener?", contentType)}
+	case gateway:
+		return "", &transportError{kind: ErrTransient, reason: ReasonHTTPStatus, status: status,
+			msg: fmt.Sprintf("HTTP %d without a WS-Management fault", status)}
+	case !soapBody && (len(bytes.TrimSpace(body)) > 0 || status == http.StatusOK):
+		return "", &transportError{kind: ErrPermanent, reason: ReasonNotWinRM, status: status,
+			msg: fmt.Sprintf("%s answered HTTP %d with %q, not WS-Management: check the URL/port", hostPort, status, contentType)}
 	case status >= 500:
 		return "", &transportError{kind: ErrTransient, reason: ReasonHTTPStatus, status: status,
 			msg: fmt.Sprintf("HTTP %d without a WS-Management fault", status)}
@@ -131,6 +149,18 @@ func checkResponse(status int, contentType string, body []byte) (string, error) 
 		return "", &transportError{kind: ErrPermanent, reason: ReasonHTTPStatus, status: status,
 			msg: fmt.Sprintf("HTTP %d from the WinRM endpoint (check the URL: the path is /wsman)", status)}
 	}
+}
+
+// looksHTML reports whether a response is a web page: by its content type,
+// or by how its body starts (some servers label pages as anything).
+func looksHTML(contentType string, body []byte) bool {
+	ct := strings.ToLower(contentType)
+	if strings.HasPrefix(ct, "text/html") || strings.HasPrefix(ct, "application/xhtml+xml") {
+		return true
+	}
+	head := bytes.TrimLeft(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")), " \t\r\n")
+	head = head[:min(len(head), 14)]
+	return bytes.HasPrefix(bytes.ToLower(head), []byte("<!doctype html")) || bytes.HasPrefix(bytes.ToLower(head), []byte("<html"))
 }
 
 // checkReplyShape refuses a SOAP reply that is too big, nests too deep,
