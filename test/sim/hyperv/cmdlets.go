@@ -147,7 +147,7 @@ func (h *Host) wrap(name string, run func(x *exec) error) func(c *ps.Call) error
 		}
 		w.tick()
 		x := &exec{c: c, h: h, w: w}
-		if kind, ok := w.takeFault(h, name); ok {
+		if kind, ok := w.takeFault(h, name, c); ok {
 			return c.WriteError(hvError(kind, x.subject()))
 		}
 		return run(x)
@@ -406,8 +406,16 @@ func (x *exec) stopVM() error {
 			return nil
 		}
 		t.reg.running = false
-		if x.c.Bool("Save") {
+		switch {
+		case x.c.Bool("Save"):
 			cfg.Saved = ValidSavedState
+			t.reg.lastStop = "save"
+		case x.c.Bool("TurnOff"):
+			t.reg.lastStop = "turnoff"
+		case x.c.Bool("Force"):
+			t.reg.lastStop = "force"
+		default:
+			t.reg.lastStop = "shutdown"
 		}
 		x.passthru(t)
 		return nil

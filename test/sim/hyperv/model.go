@@ -230,6 +230,7 @@ type Registration struct {
 	snap      *VMConfig // last configuration seen (viewLost)
 	snapState VMState   // state shown while lost
 	testVM    bool      // a "<name> - Test" VM created by Start-VMFailover -AsTest
+	lastStop  string    // how Stop-VM last stopped it (VMEntry.LastStop)
 }
 
 // ---- construction (used by the lab) ----

@@ -58,10 +58,13 @@ var stateCases = map[string]func(l *lab){
 		l.fails("node1", `Start-VM vm1`, "prepared for a planned failover", "InvalidState,")
 	},
 	"S09": func(l *lab) {
-		for _, flags := range []string{"", " -Force", " -TurnOff"} {
+		for _, c := range []struct{ flags, stop string }{{"", "shutdown"}, {" -Force", "force"}, {" -TurnOff", "turnoff"}, {" -TurnOff -Force", "turnoff"}} {
 			l.ok("node1", `Start-VM vm1`)
-			l.ok("node1", `Stop-VM vm1`+flags)
-			l.expect("node1", "Off", "", "")
+			l.ok("node1", `Stop-VM vm1`+c.flags)
+			v := l.expect("node1", "Off", "", "")
+			if v.LastStop != c.stop || v.SavedState != "none" {
+				l.t.Fatalf("Stop-VM%s: last stop %q, saved state %s; want %q, none", c.flags, v.LastStop, v.SavedState, c.stop)
+			}
 		}
 	},
 	"S10": func(l *lab) {
@@ -564,6 +567,37 @@ var stateCases = map[string]func(l *lab){
 		l.expect("node3", "Running", "Primary", "Replicating")
 		l.expect("node1", "Off", "Replica", "Replicating")
 	},
+	"S77": func(l *lab) {
+		l.ok("node1", `Start-VM vm1`)
+		l.must(l.w.AddFault(Fault{Host: "node1", Cmdlet: "Stop-VM", Error: "shutdown_unavailable", Times: 3}))
+		// The shutdown goes through the guest, forced or not: both refused.
+		for _, flags := range []string{"", " -Force"} {
+			l.fails("node1", `Stop-VM vm1`+flags, "Failed to shut down the virtual machine 'vm1': the Shutdown integration service of the guest did not respond.", "OperationFailed,Microsoft.HyperV.PowerShell.Commands.StopVM")
+			l.expect("node1", "Running", "", "")
+		}
+		// Saving and turning off do not need the guest.
+		l.ok("node1", `Stop-VM vm1 -TurnOff -Force`)
+		if v := l.expect("node1", "Off", "", ""); v.LastStop != "turnoff" || v.SavedState != "none" {
+			l.t.Fatalf("after -TurnOff: last stop %q saved %s", v.LastStop, v.SavedState)
+		}
+		l.ok("node1", `Start-VM vm1; Stop-VM vm1 -Save`)
+		l.expect("node1", "Saved", "", "")
+		// The fault's third refusal is still pending.
+		l.ok("node1", `Start-VM vm1`)
+		l.fails("node1", `Stop-VM vm1`, "did not respond", "OperationFailed,")
+		l.ok("node1", `Stop-VM vm1`)
+		l.expect("node1", "Off", "", "")
+	},
+	"S78": func(l *lab) {
+		l.ok("node1", `Start-VM vm1`)
+		l.must(l.w.AddFault(Fault{Host: "node1", Cmdlet: "Stop-VM", Error: "guest_locked", Times: 1}))
+		l.fails("node1", `Stop-VM vm1`, "Failed to shut down the virtual machine 'vm1': The machine is locked and cannot be shut down without the force option.", "OperationFailed,Microsoft.HyperV.PowerShell.Commands.StopVM")
+		l.expect("node1", "Running", "", "")
+		l.ok("node1", `Stop-VM vm1 -Force`)
+		if v := l.expect("node1", "Off", "", ""); v.LastStop != "force" {
+			l.t.Fatalf("after -Force: last stop %q", v.LastStop)
+		}
+	},
 	"S76": func(l *lab) {
 		l.replicate()
 		l.ok("node3", `Start-VMFailover vm1 -AsTest -Confirm:$false`)
@@ -575,6 +609,21 @@ var stateCases = map[string]func(l *lab){
 		test := `C:\ReplicaStorage\Test\Virtual Machines\` + testVMID(vmID) + ".vmcx"
 		l.fails("node3", "Import-VM -Path '"+test+"'", "The system cannot find the path specified. (0x80070003)", "OperationFailed,")
 	},
+}
+
+// TestGuestFaultsOnlyOnStopVM: the guest faults describe the guest's
+// shutdown, so they are refused for any other cmdlet.
+func TestGuestFaultsOnlyOnStopVM(t *testing.T) {
+	l := newLab(t)
+	for _, name := range []string{"shutdown_unavailable", "guest_locked"} {
+		err := l.w.AddFault(Fault{Host: "node1", Cmdlet: "Start-VM", Error: name, Times: 1})
+		if err == nil || !strings.Contains(err.Error(), "only Stop-VM") {
+			t.Errorf("%s on Start-VM: %v", name, err)
+		}
+		if err := l.w.AddFault(Fault{Host: "node1", Cmdlet: "Stop-VM", Error: name, Times: 1}); err != nil {
+			t.Errorf("%s on Stop-VM: %v", name, err)
+		}
+	}
 }
 
 // crashOver crashes node1 with vm1 running and fails T1 over to node2,
