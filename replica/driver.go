@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"fmt"
 )
 
 // VMRef names a VM on a host: its name in Hyper-V, matched exactly (no
@@ -52,11 +53,50 @@ func (d *Driver) StartVM(ctx context.Context, vm VMRef) (StartResult, error) {
 	return StartResult{AlreadyRunning: a.Result == resultAlready, DiscardedSavedState: a.Discarded}, nil
 }
 
-// StopVM shuts the VM down cleanly (Stop-VM -Force: the guest is asked to
-// shut down, never switched off); a VM that is off or saved is left alone.
-func (d *Driver) StopVM(ctx context.Context, vm VMRef) error {
-	_, err := d.action(ctx, call{op: "stop VM", vm: vm.Name}, bodyStopVM)
-	return err
+// StopMode is how StopVM stops a VM, from the gentlest to the hardest;
+// an evacuation escalates through them in this order.
+type StopMode string
+
+const (
+	// StopShutdown asks the guest to shut down (Stop-VM): it may refuse,
+	// e.g. when it is locked or has unsaved work.
+	StopShutdown StopMode = "shutdown"
+	// StopForce asks the guest to shut down regardless of unsaved
+	// application data (Stop-VM -Force; Hyper-V gives the guest up to five
+	// minutes). A guest whose Shutdown integration service does not answer
+	// still refuses.
+	StopForce StopMode = "force"
+	// StopTurnOff cuts the VM's power at once (Stop-VM -TurnOff): no guest
+	// involved, unsaved data is lost, it always works while the host can
+	// reach the VM's storage.
+	StopTurnOff StopMode = "turnoff"
+)
+
+// StopModes lists the modes in escalation order.
+var StopModes = []StopMode{StopShutdown, StopForce, StopTurnOff}
+
+// StopResult says what StopVM found and did.
+type StopResult struct {
+	// AlreadyOff: the VM was Off or Saved (also in their Critical
+	// variants), so nothing was done.
+	AlreadyOff bool
+}
+
+// StopVM stops the VM the way mode says; a VM that is off or saved is left
+// alone. A guest that refuses to shut down gives a permanent error with
+// reason shutdown_refused (retrying the same mode will not help; a harder
+// one may).
+func (d *Driver) StopVM(ctx context.Context, vm VMRef, mode StopMode) (StopResult, error) {
+	c := call{op: "stop VM (" + string(mode) + ")", vm: vm.Name}
+	body, ok := stopBodies[mode]
+	if !ok {
+		return StopResult{}, d.invalid(c, fmt.Errorf("stop mode %q: must be %q, %q or %q", mode, StopShutdown, StopForce, StopTurnOff))
+	}
+	a, err := d.action(ctx, c, body)
+	if err != nil {
+		return StopResult{}, err
+	}
+	return StopResult{AlreadyOff: a.Result == resultAlready}, nil
 }
 
 // Register registers the VM in place from its configuration file

@@ -167,6 +167,10 @@ const (
 	ReasonNotFound            = "not_found"
 	ReasonNotSupported        = "not_supported"
 	ReasonScript              = "script"
+	// ReasonShutdownRefused: the guest did not shut down (locked, or its
+	// Shutdown integration service does not answer); a harder StopMode
+	// may work.
+	ReasonShutdownRefused = "shutdown_refused"
 	// ReasonMalformedReply: the WinRM endpoint's reply was refused before
 	// parsing (too big, too deep, too many elements, not XML).
 	ReasonMalformedReply = "malformed_reply"
@@ -179,6 +183,7 @@ const (
 	hrBusy           = -2147024726 // 0x800700AA ERROR_BUSY
 	hrCannotConnect  = -2147012867 // 0x80072EFD WinHTTP cannot connect (Replica server)
 	hrNameNotResolve = -2147012889 // 0x80072EE7 WinHTTP name not resolved (Replica server)
+	hrMachineLocked  = -2147023625 // 0x800704F7 ERROR_MACHINE_LOCKED: a locked guest refuses a shutdown without -Force
 )
 
 // scriptError is the JSON error object a script writes in its catch block.
@@ -212,6 +217,10 @@ func classify(se scriptError) (kind error, reason string) {
 			return ErrTransient, ReasonBusy
 		}
 		return ErrTransient, ReasonConfigNotAccessible
+	case has("failed to shut down the virtual machine", "cannot be shut down without the force option", "shutdown integration service") || se.HResult == hrMachineLocked:
+		// The guest refused; retrying the same stop cannot help, a harder
+		// StopMode can.
+		return ErrPermanent, ReasonShutdownRefused
 	case has("service is busy") || se.HResult == hrBusy || cat == "resourcebusy":
 		return ErrTransient, ReasonBusy
 	case has("cannot connect to the specified replica server") || se.HResult == hrCannotConnect || se.HResult == hrNameNotResolve:

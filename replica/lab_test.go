@@ -208,22 +208,95 @@ func TestStopVM(t *testing.T) {
 	l := startLab(t)
 	ctx := ctxT(t)
 	d := l.driver("node2")
-	if err := d.StopVM(ctx, vm1); !IsNotFound(err) || !IsPermanent(err) {
+	if _, err := d.StopVM(ctx, vm1, StopShutdown); !IsNotFound(err) || !IsPermanent(err) {
 		t.Fatalf("stop of a VM node2 does not have: %v", err)
 	}
 	d = l.driver("node1")
-	if _, err := d.StartVM(ctx, vm1); err != nil {
-		t.Fatal(err)
+	for _, mode := range []StopMode{StopShutdown, StopForce, StopTurnOff} {
+		t.Run(string(mode), func(t *testing.T) {
+			if _, err := d.StartVM(ctx, vm1); err != nil {
+				t.Fatal(err)
+			}
+			r, err := d.StopVM(ctx, vm1, mode)
+			if err != nil || r.AlreadyOff {
+				t.Fatalf("StopVM(%s): %+v %v", mode, r, err)
+			}
+			if v, err := d.Inspect(ctx, vm1); err != nil || v.VM.State != "Off" {
+				t.Fatalf("after StopVM(%s): %+v %v", mode, v.VM, err)
+			}
+			if got := lastStop(l, "node1"); got != string(mode) {
+				t.Fatalf("the host stopped vm1 by %q, want %q", got, mode)
+			}
+			if r, err := d.StopVM(ctx, vm1, mode); err != nil || !r.AlreadyOff {
+				t.Fatalf("StopVM(%s) of an off VM: %+v %v", mode, r, err)
+			}
+		})
 	}
-	if err := d.StopVM(ctx, vm1); err != nil {
-		t.Fatal(err)
+	n := len(l.World.Log())
+	if _, err := d.StopVM(ctx, vm1, "pull-the-plug"); !IsPermanent(err) || Reason(err) != ReasonInvalidArgument || !strings.Contains(err.Error(), `stop mode "pull-the-plug"`) {
+		t.Fatalf("unknown mode: %v", err)
 	}
-	if v, err := d.Inspect(ctx, vm1); err != nil || v.VM.State != "Off" {
-		t.Fatalf("after StopVM: %+v %v", v.VM, err)
+	if len(l.World.Log()) != n {
+		t.Fatal("a command was sent for an unknown stop mode")
 	}
-	if err := d.StopVM(ctx, vm1); err != nil {
-		t.Fatalf("StopVM of an off VM: %v", err)
+}
+
+// TestStopVMEscalation: a guest that does not shut down refuses the
+// graceful and the forced shutdown with a permanent shutdown_refused, and
+// turning it off still works; a locked guest gives way to the forced one.
+func TestStopVMEscalation(t *testing.T) {
+	l := startLab(t)
+	ctx := ctxT(t)
+	d := l.driver("node1")
+	tests := []struct {
+		fault   string
+		refused []StopMode
+		stops   StopMode
+	}{
+		{"shutdown_unavailable", []StopMode{StopShutdown, StopForce}, StopTurnOff},
+		{"guest_locked", []StopMode{StopShutdown}, StopForce},
 	}
+	for _, tc := range tests {
+		t.Run(tc.fault, func(t *testing.T) {
+			if _, err := d.StartVM(ctx, vm1); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.World.AddFault(hyperv.Fault{Host: "node1", Cmdlet: "Stop-VM", Error: tc.fault, Times: 5}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(l.World.ClearFaults)
+			for _, mode := range tc.refused {
+				_, err := d.StopVM(ctx, vm1, mode)
+				if !IsPermanent(err) || Reason(err) != ReasonShutdownRefused || !strings.Contains(err.Error(), "Failed to shut down the virtual machine 'vm1'") {
+					t.Fatalf("StopVM(%s): %v, want permanent %s", mode, err, ReasonShutdownRefused)
+				}
+				if v, _ := d.Inspect(ctx, vm1); v.VM == nil || !v.VM.Running {
+					t.Fatalf("vm1 after a refused StopVM(%s): %+v", mode, v.VM)
+				}
+			}
+			if r, err := d.StopVM(ctx, vm1, tc.stops); err != nil || r.AlreadyOff {
+				t.Fatalf("StopVM(%s): %+v %v", tc.stops, r, err)
+			}
+			if got := lastStop(l, "node1"); got != string(tc.stops) {
+				t.Fatalf("the host stopped vm1 by %q, want %q", got, tc.stops)
+			}
+		})
+	}
+}
+
+// lastStop is how the emulated host last stopped vm1.
+func lastStop(l *testLab, host string) string {
+	for _, h := range l.State().Hosts {
+		if h.Name != host {
+			continue
+		}
+		for _, v := range h.VMs {
+			if strings.EqualFold(v.ID, vmID) {
+				return v.LastStop
+			}
+		}
+	}
+	return ""
 }
 
 // TestReplicationLifecycle: enable, initial replication, resume after the
@@ -297,7 +370,7 @@ func TestPlannedFailover(t *testing.T) {
 		name string
 		f    func() error
 	}{
-		{"stop on primary", func() error { return p.StopVM(ctx, vm1) }},
+		{"stop on primary", func() error { _, err := p.StopVM(ctx, vm1, StopShutdown); return err }},
 		{"prepare", func() error { return p.PrepareFailover(ctx, vm1) }},
 		{"fail over", func() error { return r.Failover(ctx, vm1) }},
 		{"reverse", func() error { return r.Reverse(ctx, vm1, "node1", kerberos) }},
@@ -398,21 +471,37 @@ func TestFaultsClassified(t *testing.T) {
 		"prepare_required":            {ErrPermanent, ReasonInvalidParameter},
 		"import_path_not_found":       {ErrPermanent, ReasonNotFound},
 		"not_supported":               {ErrPermanent, ReasonNotSupported},
+		"shutdown_unavailable":        {ErrPermanent, ReasonShutdownRefused},
+		"guest_locked":                {ErrPermanent, ReasonShutdownRefused},
 		"saved_state_missing":         {ErrUnknown, ReasonScript},
 		"import_config_errors":        {ErrUnknown, ReasonScript},
 	}
 	l := startLab(t)
-	d := l.driver("node2")
+	d, d1 := l.driver("node2"), l.driver("node1")
+	hostOf := func(cmdlet string) string {
+		if cmdlet == "Stop-VM" {
+			return "node1"
+		}
+		return "node2"
+	}
 	for _, name := range hyperv.FaultNames() {
 		t.Run(name, func(t *testing.T) {
 			w, ok := want[name]
 			if !ok {
 				t.Fatalf("no expected class for the emulator's error %q: add it", name)
 			}
-			if err := l.World.AddFault(hyperv.Fault{Host: "node2", Cmdlet: "Get-VM", Error: name, Times: 1}); err != nil {
+			// Guest faults affect only a shutdown: stop a running VM.
+			cmdlet, call := "Get-VM", func() error { _, err := d.Inspect(ctxT(t), vm1); return err }
+			if name == "shutdown_unavailable" || name == "guest_locked" {
+				if _, err := d1.StartVM(ctxT(t), vm1); err != nil {
+					t.Fatal(err)
+				}
+				cmdlet, call = "Stop-VM", func() error { _, err := d1.StopVM(ctxT(t), vm1, StopShutdown); return err }
+			}
+			if err := l.World.AddFault(hyperv.Fault{Host: hostOf(cmdlet), Cmdlet: cmdlet, Error: name, Times: 1}); err != nil {
 				t.Fatal(err)
 			}
-			_, err := d.Inspect(ctxT(t), vm1)
+			err := call()
 			var e *Error
 			if !errors.As(err, &e) || !errors.Is(err, w.kind) || e.Reason != w.reason {
 				t.Fatalf("got %v, want %v (%s)", err, w.kind, w.reason)
@@ -421,7 +510,7 @@ func TestFaultsClassified(t *testing.T) {
 				t.Errorf("error record fields missing: %+v", e)
 			}
 			// The fault was used up: the next call works.
-			if _, err := d.Inspect(ctxT(t), vm1); err != nil {
+			if err := call(); err != nil {
 				t.Errorf("after the fault: %v", err)
 			}
 		})
@@ -672,7 +761,9 @@ func TestSentScriptsAreTheGoldenOnes(t *testing.T) {
 	calls := []func() error{
 		func() error { _, err := d.Inspect(ctx, vm); return err },
 		func() error { _, err := d.StartVM(ctx, vm); return err },
-		func() error { return d.StopVM(ctx, vm) },
+		func() error { _, err := d.StopVM(ctx, vm, StopShutdown); return err },
+		func() error { _, err := d.StopVM(ctx, vm, StopForce); return err },
+		func() error { _, err := d.StopVM(ctx, vm, StopTurnOff); return err },
 		func() error { _, err := d.Register(ctx, vm, in.ConfigPath); return err },
 		func() error { return d.EnableReplica(ctx, vm) },
 		func() error { return d.EnablePrimary(ctx, vm, in.ReplicaHost, in.Settings) },
@@ -744,7 +835,7 @@ func TestHostileNames(t *testing.T) {
 	if _, err := d.StartVM(ctx, VMRef{hostile}); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.StopVM(ctx, VMRef{hostile}); err != nil {
+	if _, err := d.StopVM(ctx, VMRef{hostile}, StopTurnOff); err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := d.Inspect(ctx, vm1); v.VM == nil || !v.VM.Running {

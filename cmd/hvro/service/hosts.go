@@ -30,6 +30,35 @@ func winrmHost(h config.Host, peers func(string) string, m *metrics.Metrics, log
 
 func isTransient(err error) bool { return replica.IsTransient(err) }
 
+// stopMode is the driver's StopMode for a stop step's mode ("shutdown",
+// "force", "turnoff"): "" is force, a shutdown through the guest that
+// ignores unsaved application data, which is what every stop step did
+// before modes existed. An unknown mode passes through, so the driver
+// refuses it with an error naming it.
+func stopMode(mode string) replica.StopMode {
+	if mode == "" {
+		return replica.StopForce
+	}
+	return replica.StopMode(mode)
+}
+
+// stopVM stops a VM and says how, for the step's journal line and the
+// hook's event.
+func stopVM(ctx context.Context, d *replica.Driver, ref replica.VMRef, mode replica.StopMode) (string, error) {
+	r, err := d.StopVM(ctx, ref, mode)
+	switch {
+	case err != nil:
+		return "", err
+	case r.AlreadyOff:
+		return "already off", nil
+	case mode == replica.StopTurnOff:
+		return "turned off (power cut, the guest did not shut down)", nil
+	case mode == replica.StopForce:
+		return "shut down (forced)", nil
+	}
+	return "shut down", nil
+}
+
 // Close closes the WinRM driver (Service.Shutdown, after the controller
 // stopped): it waits a few seconds for shells of cancelled commands to be
 // deleted.
@@ -73,7 +102,9 @@ func (h replicaHost) Run(ctx context.Context, vm string, s orchestrator.Step, se
 		}
 		return "", nil
 	case orchestrator.StepStopVM:
-		return "", h.d.StopVM(ctx, ref) // a clean shutdown: hvro never pulls the plug
+		// The plan's Step has no stop mode yet: every stop is a forced
+		// shutdown through the guest, as before (see stopMode).
+		return stopVM(ctx, h.d, ref, stopMode(""))
 	case orchestrator.StepRegister:
 		r, err := h.d.Register(ctx, ref, s.ConfigPath)
 		switch {
