@@ -86,7 +86,7 @@ func TestInspect(t *testing.T) {
 		})
 		rep := *v.Replication
 		if rep.Mode != "Primary" || rep.Health != "Normal" || rep.PrimaryServer != "node1" || rep.ReplicaServer != "node3" ||
-			rep.PrimaryFQDN != "node1.lab.local" || rep.ReplicaFQDN != "node3.lab.local" || rep.Port != 80 || rep.Auth != "Kerberos" ||
+			rep.PrimaryFQDN != "NODE1.lab.local" || rep.ReplicaFQDN != "node3" || rep.Port != 80 || rep.Auth != "Kerberos" ||
 			rep.FrequencySec != 300 || time.Since(rep.LastReplication) > time.Minute || rep.LastReplication.Location() != time.UTC {
 			t.Errorf("primary half: %+v", rep)
 		}

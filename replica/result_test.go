@@ -77,7 +77,7 @@ func TestParseInspect(t *testing.T) {
 			want: View{VM: &VM{Name: "vm1", State: "RunningCritical", Critical: true, Running: true}}},
 		{name: "replicating", in: `{"vm":{"name":"vm1","id":"x","state":"Off","path":"p"},"replication":{"mode":"Replica","state":"Replicating","health":"Normal","primary":"NODE1.lab.local","replica":"node3.lab.local","port":80,"auth":"Kerberos","frequency":300,"last":"2026-05-01T10:20:30.1234567Z"}}`,
 			want: View{VM: &VM{Name: "vm1", ID: "x", State: "Off", Path: "p"}, Replication: &Replication{Mode: "Replica", State: "Replicating", Health: "Normal",
-				PrimaryServer: "node1", ReplicaServer: "node3", PrimaryFQDN: "node1.lab.local", ReplicaFQDN: "node3.lab.local", Port: 80, Auth: "Kerberos", FrequencySec: 300, LastReplication: last}}},
+				PrimaryServer: "node1", ReplicaServer: "node3", PrimaryFQDN: "NODE1.lab.local", ReplicaFQDN: "node3.lab.local", Port: 80, Auth: "Kerberos", FrequencySec: 300, LastReplication: last}}},
 		{name: "local time and never", in: `{"vm":{"name":"a","state":"Off"},"replication":{"mode":"Primary","state":"ReadyForInitialReplication","primary":"n1","replica":"192.0.2.7","port":"443","last":"0001-01-01T00:00:00.0000000"}}`,
 			want: View{VM: &VM{Name: "a", State: "Off"}, Replication: &Replication{Mode: "Primary", State: "ReadyForInitialReplication",
 				PrimaryServer: "n1", PrimaryFQDN: "n1", ReplicaServer: "192.0.2.7", ReplicaFQDN: "192.0.2.7", Port: 443}}},

@@ -390,6 +390,19 @@ func vmOn(st lab.State, host string) (hyperv.VMEntry, bool) {
 	return hyperv.VMEntry{}, false
 }
 
+// resolve is the lab host a name Hyper-V reports resolves to (its server
+// name, FQDN, identity or a DNS alias, in any case), "" for none.
+func resolve(st lab.State, name string) string {
+	for _, h := range st.Hosts {
+		for _, n := range append([]string{h.Name, h.FQDN, h.Identity}, h.DNSNames...) {
+			if name != "" && strings.EqualFold(n, name) {
+				return h.Name
+			}
+		}
+	}
+	return ""
+}
+
 // converged checks I4 on the lab: the VM runs on p only, replicating
 // p -> r, Replicating/Normal on both halves, and no live registration on
 // any other host keeps a relationship or an Error.
@@ -399,14 +412,14 @@ func converged(st lab.State, p, r string) error {
 		return fmt.Errorf("vm1 on %s: %+v (up %v), want running with live storage", p, pv, up)
 	}
 	if pv.Replication == nil || pv.Replication.Mode != "Primary" || pv.Replication.State != "Replicating" || pv.Replication.Health != "Normal" ||
-		!strings.HasPrefix(pv.Replication.ReplicaServer, r+".") {
+		resolve(st, pv.Replication.ReplicaServer) != r {
 		return fmt.Errorf("primary half on %s: %+v, want Primary/Replicating/Normal to %s", p, pv.Replication, r)
 	}
 	rv, up := vmOn(st, r)
 	if !up || rv.Storage != "live" || rv.Running {
 		return fmt.Errorf("vm1 on %s: %+v, want off with live storage", r, rv)
 	}
-	if rv.Replication == nil || rv.Replication.Mode != "Replica" || rv.Replication.State != "Replicating" || !strings.HasPrefix(rv.Replication.PrimaryServer, p+".") {
+	if rv.Replication == nil || rv.Replication.Mode != "Replica" || rv.Replication.State != "Replicating" || resolve(st, rv.Replication.PrimaryServer) != p {
 		return fmt.Errorf("replica half on %s: %+v, want Replica/Replicating from %s", r, rv.Replication, p)
 	}
 	for _, h := range st.Hosts {

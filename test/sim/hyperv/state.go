@@ -16,8 +16,12 @@ type State struct {
 
 // HostState is one host and the VMs registered on it.
 type HostState struct {
-	Name              string            `json:"name"`
-	FQDN              string            `json:"fqdn"`
+	Name string `json:"name"`
+	FQDN string `json:"fqdn"`
+	// Identity is the name Hyper-V reports for the host as a primary
+	// server (computer name + domain, exact case); DNSNames its aliases.
+	Identity          string            `json:"identity"`
+	DNSNames          []string          `json:"dns_names,omitempty"`
 	Up                bool              `json:"up"`
 	ReplicationServer ReplicationServer `json:"replication_server"`
 	VMs               []VMEntry         `json:"vms"`
@@ -96,7 +100,7 @@ func (w *World) State() State {
 	w.tick()
 	st := State{DualRuns: append([]DualRun{}, w.dualRuns...)}
 	for _, h := range w.sortedHosts() {
-		hs := HostState{Name: h.Name, FQDN: h.FQDN, Up: h.up, ReplicationServer: h.repServer, VMs: []VMEntry{}}
+		hs := HostState{Name: h.Name, FQDN: h.FQDN, Identity: h.Identity, DNSNames: append([]string(nil), h.DNSNames...), Up: h.up, ReplicationServer: h.repServer, VMs: []VMEntry{}}
 		for _, reg := range sortedRegs(h) {
 			e := VMEntry{ID: reg.ID, Running: reg.running, Disk: reg.Disk, ConfigPath: reg.Path, TestVM: reg.testVM, LastStop: reg.lastStop}
 			switch {
