@@ -90,6 +90,9 @@ type Driver struct {
 	onRequest   func(string, string, time.Duration)
 	onAbandoned func(string)
 
+	idLock   chan struct{} // one identity command at a time
+	identity *Identity     // learned once; guarded by idLock
+
 	bgMu   sync.RWMutex   // orders bg.Add before Close's bg.Wait
 	bg     sync.WaitGroup // commands (and their shell clean-ups) still running
 	closed chan struct{}
@@ -186,6 +189,7 @@ func New(host string, cfg Config) (*Driver, error) {
 		log:         log,
 		onRequest:   cfg.OnRequest,
 		onAbandoned: cfg.OnAbandoned,
+		idLock:      make(chan struct{}, 1),
 		closed:      make(chan struct{}),
 	}
 	return d, nil

@@ -53,6 +53,42 @@ func (d *Driver) StartVM(ctx context.Context, vm VMRef) (StartResult, error) {
 	return StartResult{AlreadyRunning: a.Result == resultAlready, DiscardedSavedState: a.Discarded}, nil
 }
 
+// Identity is how a host names itself.
+type Identity struct {
+	// ComputerName is the Windows computer name ("NODE1").
+	ComputerName string
+	// FQDN is the host's fully qualified name ("NODE1.corp.example"), the
+	// name Hyper-V Replica reports for it as a primary server.
+	FQDN string
+}
+
+// Identity returns the host's own names (Get-VMHost). The first success is
+// kept for the driver's life: a host does not rename itself while hvro
+// runs (a reload builds a new driver, which asks again). Concurrent
+// callers share one command; a failure is not kept.
+func (d *Driver) Identity(ctx context.Context) (Identity, error) {
+	select {
+	case d.idLock <- struct{}{}:
+	case <-ctx.Done():
+		reason, msg, err := ctxError(ctx, ctx.Err(), d.timeout.String())
+		return Identity{}, call{op: "read identity"}.fail(d, ErrTransient, reason, msg, err)
+	}
+	defer func() { <-d.idLock }()
+	if d.identity != nil {
+		return *d.identity, nil
+	}
+	var id Identity
+	err := d.run(ctx, call{op: "read identity"}, identityScript, func(obj []byte) (err error) {
+		id, err = parseIdentity(obj)
+		return err
+	})
+	if err != nil {
+		return Identity{}, err
+	}
+	d.identity = &id
+	return id, nil
+}
+
 // StopMode is how StopVM stops a VM, from the gentlest to the hardest;
 // an evacuation escalates through them in this order.
 type StopMode string

@@ -299,6 +299,39 @@ func lastStop(l *testLab, host string) string {
 	return ""
 }
 
+// TestIdentity: the driver learns how a host names itself once, with one
+// command however many callers ask at once.
+func TestIdentity(t *testing.T) {
+	l := startLab(t, func(topo *lab.Topology) { topo.HyperV.Hosts[1].ComputerName = "WIN-HV2" })
+	ctx := ctxT(t)
+	for host, want := range map[string]Identity{
+		"node1": {ComputerName: "NODE1", FQDN: "NODE1.lab.local"},
+		"node2": {ComputerName: "WIN-HV2", FQDN: "WIN-HV2.lab.local"},
+	} {
+		d := l.driver(host)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if id, err := d.Identity(ctx); err != nil || id != want {
+					t.Errorf("%s: %+v %v, want %+v", host, id, err, want)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	n := 0
+	for _, r := range l.World.Log() {
+		if strings.Contains(r.Script, "Get-VMHost") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("Get-VMHost ran %d times for two hosts", n)
+	}
+}
+
 // TestReplicationLifecycle: enable, initial replication, resume after the
 // replica was down (plain and resync), remove on both sides, and the
 // idempotent repeats.
@@ -760,6 +793,7 @@ func TestSentScriptsAreTheGoldenOnes(t *testing.T) {
 	// Errors are expected (states do not fit every call); the scripts ran.
 	calls := []func() error{
 		func() error { _, err := d.Inspect(ctx, vm); return err },
+		func() error { _, err := d.Identity(ctx); return err },
 		func() error { _, err := d.StartVM(ctx, vm); return err },
 		func() error { _, err := d.StopVM(ctx, vm, StopShutdown); return err },
 		func() error { _, err := d.StopVM(ctx, vm, StopForce); return err },

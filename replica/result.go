@@ -272,6 +272,26 @@ func parseTime(s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
+// parseIdentity reads the identity script's output: both names must be
+// host names.
+func parseIdentity(obj []byte) (Identity, error) {
+	var in struct {
+		Computer flexString `json:"computer"`
+		FQDN     flexString `json:"fqdn"`
+	}
+	if err := json.Unmarshal(obj, &in); err != nil {
+		return Identity{}, fmt.Errorf("identity output: %v", err)
+	}
+	id := Identity{ComputerName: strings.TrimSpace(string(in.Computer)), FQDN: strings.TrimSuffix(strings.TrimSpace(string(in.FQDN)), ".")}
+	if err := checkHostName(id.FQDN); err != nil {
+		return Identity{}, fmt.Errorf("identity output: fqdn: %v", err)
+	}
+	if err := checkHostName(id.ComputerName); err != nil || strings.Contains(id.ComputerName, ".") {
+		return Identity{}, fmt.Errorf("identity output: computer name %q is not a host name", id.ComputerName)
+	}
+	return id, nil
+}
+
 // actionJSON is what action scripts print.
 type actionJSON struct {
 	Result    flexString `json:"result"`

@@ -156,6 +156,32 @@ func TestErrorText(t *testing.T) {
 	}
 }
 
+func TestParseIdentity(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Identity
+		problem string
+	}{
+		{in: `{"computer":"NODE1","fqdn":"NODE1.corp.example"}`, want: Identity{"NODE1", "NODE1.corp.example"}},
+		{in: `{"computer":"NODE1","fqdn":"node1.corp.example."}`, want: Identity{"NODE1", "node1.corp.example"}},
+		{in: `{"computer":"NODE1","fqdn":""}`, problem: "fqdn"},
+		{in: `{"computer":"NODE1","fqdn":"192.0.2.1"}`, problem: "fqdn"},
+		{in: `{"computer":"NODE1","fqdn":"a b.corp"}`, problem: "fqdn"},
+		{in: `{"computer":"NODE1.corp","fqdn":"NODE1.corp"}`, problem: "computer name"},
+		{in: `{"computer":"","fqdn":"NODE1.corp"}`, problem: "computer name"},
+		{in: `[]`, problem: "identity output"},
+	}
+	for _, tc := range tests {
+		got, err := parseIdentity([]byte(tc.in))
+		switch {
+		case tc.problem != "" && (err == nil || !strings.Contains(err.Error(), tc.problem)):
+			t.Errorf("%s: %+v %v, want a problem with %s", tc.in, got, err, tc.problem)
+		case tc.problem == "" && (err != nil || got != tc.want):
+			t.Errorf("%s: %+v %v, want %+v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
 // TestReason: the reason survives wrapping, and errors that are not the
 // driver's have none.
 func TestReason(t *testing.T) {

@@ -164,6 +164,13 @@ const (
 
 var stopBodies = map[StopMode]string{StopShutdown: bodyStopShutdown, StopForce: bodyStopForce, StopTurnOff: bodyStopTurnOff}
 
+// identityScript reads the host's own names: what Hyper-V Replica reports
+// for it as a primary server (FullyQualifiedDomainName) and its computer
+// name. It takes no input.
+const identityScript = scriptHead + `  $h = @(Get-VMHost)[0]
+  [ordered]@{ computer = [string]$h.ComputerName; fqdn = [string]$h.FullyQualifiedDomainName } | ConvertTo-Json -Compress
+` + scriptTail
+
 // Script is one rendered script, for the golden files and the parser check.
 type Script struct {
 	Name string // stable file name part: "start_vm"
@@ -193,6 +200,7 @@ func Scripts(in ScriptInput) ([]Script, error) {
 	kerb.Auth, kerb.Thumbprint = "Kerberos", ""
 	gens := []gen{
 		{"inspect", func() (string, error) { return inspectScript(in.VM) }},
+		{"identity", func() (string, error) { return identityScript, nil }},
 		{"start_vm", func() (string, error) { return actionScript(in.VM, bodyStartVM) }},
 		{"stop_vm_shutdown", func() (string, error) { return actionScript(in.VM, bodyStopShutdown) }},
 		{"stop_vm_force", func() (string, error) { return actionScript(in.VM, bodyStopForce) }},

@@ -13,7 +13,7 @@ import (
 )
 
 // winrmHost builds the WinRM driver of one host.
-func winrmHost(h config.Host, peers func(string) string, m *metrics.Metrics, log *slog.Logger) (orchestrator.Host, error) {
+func winrmHost(h config.Host, names HostNames, m *metrics.Metrics, log *slog.Logger) (orchestrator.Host, error) {
 	w := h.WinRM
 	d, err := replica.New(h.Server, replica.Config{
 		Endpoint: h.URL, Username: w.Username, Password: w.Password.Value(), Auth: w.Auth,
@@ -25,7 +25,7 @@ func winrmHost(h config.Host, peers func(string) string, m *metrics.Metrics, log
 	if err != nil {
 		return nil, err
 	}
-	return replicaHost{d, peers}, nil
+	return replicaHost{d: d, key: hostKey(h.Server), names: names}, nil
 }
 
 func isTransient(err error) bool { return replica.IsTransient(err) }
@@ -67,13 +67,27 @@ func (h replicaHost) Close() error { return h.d.Close() }
 // replicaHost adapts the WinRM driver to the orchestrator's two verbs.
 type replicaHost struct {
 	d     *replica.Driver
-	peers func(hostKey string) string
+	key   string // this host's key
+	names HostNames
 }
 
+// Identity reads (once, then from the driver's cache) how the host names
+// itself.
+func (h replicaHost) Identity(ctx context.Context) (replica.Identity, error) {
+	return h.d.Identity(ctx)
+}
+
+// Inspect reads the VM and its replication, with the server names Hyper-V
+// reports translated into host keys (see HostNames). The host's own
+// identity is learned after its first successful inspection: it is up
+// then, and the names other hosts report for it resolve from then on.
 func (h replicaHost) Inspect(ctx context.Context, vm string) (orchestrator.HostView, error) {
 	v, err := h.d.Inspect(ctx, replica.VMRef{Name: vm})
 	if err != nil {
 		return orchestrator.HostView{}, err
+	}
+	if id, err := h.d.Identity(ctx); err == nil {
+		h.names.Learned(h.key, id)
 	}
 	var out orchestrator.HostView
 	if v.VM != nil {
@@ -81,7 +95,7 @@ func (h replicaHost) Inspect(ctx context.Context, vm string) (orchestrator.HostV
 	}
 	if r := v.Replication; r != nil {
 		out.Rep = &orchestrator.RepInfo{Mode: r.Mode, State: r.State, Health: r.Health,
-			Primary: r.PrimaryServer, Replica: r.ReplicaServer, LastReplication: r.LastReplication}
+			Primary: h.names.Key(ctx, r.PrimaryFQDN), Replica: h.names.Key(ctx, r.ReplicaFQDN), LastReplication: r.LastReplication}
 	}
 	return out, nil
 }
@@ -125,7 +139,7 @@ func (h replicaHost) Run(ctx context.Context, vm string, s orchestrator.Step, se
 	case orchestrator.StepEnableReplica:
 		return "", h.d.EnableReplica(ctx, ref)
 	case orchestrator.StepEnablePrimary:
-		return "", h.d.EnablePrimary(ctx, ref, h.peers(s.Peer), rs)
+		return "", h.d.EnablePrimary(ctx, ref, h.names.Peer(s.Peer), rs)
 	case orchestrator.StepInitial:
 		return "", h.d.StartInitialReplication(ctx, ref, s.UseBackup)
 	case orchestrator.StepResume:
@@ -137,7 +151,7 @@ func (h replicaHost) Run(ctx context.Context, vm string, s orchestrator.Step, se
 	case orchestrator.StepCompleteFailover:
 		return "", h.d.CompleteFailover(ctx, ref)
 	case orchestrator.StepReverse:
-		return "", h.d.Reverse(ctx, ref, h.peers(s.Peer), rs)
+		return "", h.d.Reverse(ctx, ref, h.names.Peer(s.Peer), rs)
 	}
 	return "", fmt.Errorf("step %s has no WinRM action", s.Kind)
 }

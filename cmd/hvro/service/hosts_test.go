@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/hvro/hvro/orchestrator"
 	"github.com/hvro/hvro/orchestrator/metrics"
 	"github.com/hvro/hvro/replica"
+	"github.com/hvro/hvro/test/capture"
 	"github.com/hvro/hvro/test/sim/hyperv"
 	"github.com/hvro/hvro/test/sim/lab"
 )
@@ -58,20 +60,54 @@ func startHostLab(t *testing.T, mutate ...func(*lab.Topology)) *lab.Lab {
 	return l
 }
 
-// labHost is the service's WinRM host adapter for a lab host.
-func labHost(t *testing.T, l *lab.Lab, server string, peers func(string) string) replicaHost {
+// labConfig is an hvro configuration of the lab's hosts (no pairs),
+// with the given replica_name per server.
+func labConfig(l *lab.Lab, replicaNames map[string]string) *config.Config {
+	c := config.Defaults()
+	c.WinRM.Username, c.WinRM.Password, c.WinRM.Timeout = `LAB\admin`, config.NewSecret("lab-pass"), 20*time.Second
+	for _, cl := range [][]string{{"cluster1", "node1", "node2"}, {"cluster2", "node3", "node4"}} {
+		cc := config.DefaultCluster()
+		cc.Name = cl[0]
+		cc.Servers = map[string]config.Server{}
+		for _, server := range cl[1:] {
+			cc.Servers[server] = config.Server{WinRM: l.Addrs().WinRM[server], ReplicaName: replicaNames[server]}
+		}
+		c.Clusters = append(c.Clusters, cc)
+	}
+	return c
+}
+
+// labHosts builds the service's WinRM adapters for every lab host, sharing
+// one HostNames as the service does.
+func labHosts(t *testing.T, l *lab.Lab, replicaNames map[string]string) map[string]replicaHost {
 	t.Helper()
-	if peers == nil {
-		peers = func(k string) string { return k }
+	cfg := labConfig(l, replicaNames)
+	names := newHostNames(cfg, metrics.New("test"), slog.New(slog.DiscardHandler))
+	out := map[string]replicaHost{}
+	for _, c := range cfg.Clusters {
+		for _, h := range cfg.Hosts(c.Name) {
+			d, err := winrmHost(h, names, metrics.New("test"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[h.Server] = d.(replicaHost)
+			t.Cleanup(func() { d.(replicaHost).Close() })
+		}
 	}
-	h, err := winrmHost(config.Host{Server: server, URL: l.Addrs().WinRM[server],
-		WinRM: config.WinRM{Username: `LAB\admin`, Password: config.NewSecret("lab-pass"), Timeout: 20 * time.Second}},
-		peers, metrics.New("test"), nil)
-	if err != nil {
-		t.Fatal(err)
+	names.learners = func() map[string]func(context.Context) (replica.Identity, error) {
+		m := map[string]func(context.Context) (replica.Identity, error){}
+		for k, h := range out {
+			m[k] = h.Identity
+		}
+		return m
 	}
-	t.Cleanup(func() { h.(replicaHost).Close() })
-	return h.(replicaHost)
+	return out
+}
+
+// labHost is the service's WinRM adapter for one lab host.
+func labHost(t *testing.T, l *lab.Lab, server string) replicaHost {
+	t.Helper()
+	return labHosts(t, l, nil)[server]
 }
 
 func ctxFor(t *testing.T) context.Context {
@@ -99,7 +135,7 @@ func lastStopOn(l *lab.Lab, host string) (running bool, how string) {
 // the signal to escalate.
 func TestStopStepIsAForcedShutdown(t *testing.T) {
 	l := startHostLab(t)
-	h := labHost(t, l, "node1", nil)
+	h := labHost(t, l, "node1")
 	ctx := ctxFor(t)
 	step := orchestrator.Step{Kind: orchestrator.StepStopVM, Host: "node1"}
 
@@ -127,4 +163,131 @@ func TestStopMode(t *testing.T) {
 			t.Errorf("stopMode(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestInspectTranslatesReportedNames: Hyper-V reports a primary by its own
+// identity (here WIN-HV1.lab.local for ECX server node1) and a Replica
+// server by the name it was given (here node3's alias node3-mgmt.corp).
+// The adapter must hand the orchestrator host keys, or it sees a
+// mismatch and rebuilds replication on every pass; a name no host has
+// stays as reported.
+func TestInspectTranslatesReportedNames(t *testing.T) {
+	l := startHostLab(t, func(topo *lab.Topology) {
+		topo.HyperV.Hosts[0].ComputerName = "WIN-HV1"
+		topo.HyperV.Hosts[2].DNSNames = []string{"node3-mgmt.corp"}
+		topo.HyperV.Hosts[3].DNSNames = []string{"legacy-hv.corp"}
+	})
+	hosts := labHosts(t, l, map[string]string{"node3": "node3-mgmt.corp"})
+	ctx := ctxFor(t)
+	run := func(host, script string) {
+		t.Helper()
+		h, _ := l.World.Host(host)
+		if r := h.RunPowerShell(ctx, script, false); r.ExitCode != 0 {
+			t.Fatalf("%s on %s: %s", script, host, r.Stderr)
+		}
+	}
+	run("node3", `Enable-VMReplication -VMName vm1 -AsReplica`)
+	run("node1", `Enable-VMReplication -VMName vm1 -ReplicaServerName node3-mgmt.corp -ReplicaServerPort 80 -AuthenticationType Kerberos`)
+
+	tests := []struct {
+		host             string
+		primary, replica string
+	}{
+		{"node1", "node1", "node3"},
+		{"node3", "node1", ""},
+	}
+	for _, tc := range tests {
+		v, err := hosts[tc.host].Inspect(ctx, "vm1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Rep == nil || v.Rep.Primary != tc.primary || v.Rep.Replica != tc.replica {
+			t.Errorf("%s reports %+v, want primary %q replica %q", tc.host, v.Rep, tc.primary, tc.replica)
+		}
+	}
+
+	// A replica host inspected before the primary host ever was: the
+	// unknown primary name makes hvro read the identities it lacks.
+	fresh := labHosts(t, l, map[string]string{"node3": "node3-mgmt.corp"})
+	if v, err := fresh["node3"].Inspect(ctx, "vm1"); err != nil || v.Rep == nil || v.Rep.Primary != "node1" {
+		t.Errorf("node3 inspected first: %+v %v, want primary node1", v.Rep, err)
+	}
+
+	// A Replica server name no configured host has stays as reported.
+	run("node1", `Remove-VMReplication vm1`)
+	run("node3", `Remove-VMReplication vm1`)
+	run("node1", `Enable-VMReplication -VMName vm1 -ReplicaServerName legacy-hv.corp -ReplicaServerPort 80 -AuthenticationType Kerberos`)
+	v, err := hosts["node1"].Inspect(ctx, "vm1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Rep == nil || v.Rep.Replica != "legacy-hv.corp" || v.Rep.Primary != "node1" {
+		t.Errorf("node1 reports %+v, want replica legacy-hv.corp as reported", v.Rep)
+	}
+}
+
+// TestHostIdentityMismatch: a learned identity that matches neither the
+// ECX server name nor a configured name is flagged (metric and warning);
+// one that matches is not; a name the configuration gives another server
+// keeps standing for that server.
+func TestHostIdentityMismatch(t *testing.T) {
+	cfg := config.Defaults()
+	cl := config.DefaultCluster()
+	cl.Name = "cluster1"
+	cl.Servers = map[string]config.Server{
+		"node1": {WinRM: "http://10.0.0.1:5985/wsman"},
+		"node2": {WinRM: "http://hv2-mgmt.corp:5985/wsman"},
+		"node3": {WinRM: "http://10.0.0.3:5985/wsman", ReplicaName: "WIN-HV3.corp"},
+	}
+	cfg.Clusters = []config.Cluster{cl}
+	m := metrics.New("test")
+	logs := &capture.Buffer{}
+	n := newHostNames(cfg, m, slog.New(slog.NewTextHandler(logs, nil)))
+	n.Learned("node1", replica.Identity{ComputerName: "WIN-HV1", FQDN: "WIN-HV1.corp"})
+	n.Learned("node2", replica.Identity{ComputerName: "HV2-MGMT", FQDN: "hv2-mgmt.corp"})
+	n.Learned("node3", replica.Identity{ComputerName: "WIN-HV3", FQDN: "WIN-HV3.corp"})
+	for host, want := range map[string]float64{"node1": 1, "node2": 0, "node3": 0} {
+		if got := gaugeValue(t, m, "hvro_host_identity_mismatch", host); got != want {
+			t.Errorf("hvro_host_identity_mismatch{host=%q} = %v, want %v", host, got, want)
+		}
+	}
+	if !strings.Contains(logs.String(), "server=node1 identity=WIN-HV1.corp") || strings.Count(logs.String(), "identity differs") != 1 {
+		t.Errorf("want one warning naming node1 and WIN-HV1.corp:\n%s", logs.String())
+	}
+	for reported, want := range map[string]string{"WIN-HV1.corp": "node1", "win-hv1": "node1", "HV2-MGMT.corp.": "node2", "win-hv3.corp": "node3", "node1": "node1", "other.corp": "other.corp"} {
+		if got := n.Key(context.Background(), reported); got != want {
+			t.Errorf("Key(%q) = %q, want %q", reported, got, want)
+		}
+	}
+	// node2's identity claims node3's replica_name: the configuration wins.
+	n.configure(cfg)
+	n.Learned("node2", replica.Identity{ComputerName: "WIN-HV3", FQDN: "WIN-HV3.corp"})
+	if got := n.Key(context.Background(), "WIN-HV3.corp"); got != "node3" {
+		t.Errorf("Key(WIN-HV3.corp) = %q, want node3 (configured)", got)
+	}
+	if !strings.Contains(logs.String(), "configured as another server's name") {
+		t.Errorf("no warning about the clash:\n%s", logs.String())
+	}
+}
+
+// gaugeValue reads one host's series of a gauge, -1 when absent.
+func gaugeValue(t *testing.T, m *metrics.Metrics, name, host string) float64 {
+	t.Helper()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "host" && l.GetValue() == host {
+					return s.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return -1
 }
