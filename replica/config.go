@@ -90,8 +90,10 @@ type Driver struct {
 	onRequest   func(string, string, time.Duration)
 	onAbandoned func(string)
 
-	idLock   chan struct{} // one identity command at a time
-	identity *Identity     // learned once; guarded by idLock
+	idLock   chan struct{} // one identity command at a time; guards the next three
+	identity *Identity     // learned once
+	idErr    error         // the last failure, answered again until idFailed+identityRetry
+	idFailed time.Time
 
 	bgMu   sync.RWMutex   // orders bg.Add before Close's bg.Wait
 	bg     sync.WaitGroup // commands (and their shell clean-ups) still running

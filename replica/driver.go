@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // VMRef names a VM on a host: its name in Hyper-V, matched exactly (no
@@ -62,10 +63,16 @@ type Identity struct {
 	FQDN string
 }
 
+// identityRetry is how long a failed Identity is answered from memory, so
+// that callers asking on every inspection do not double the commands to a
+// host that cannot answer it.
+const identityRetry = 30 * time.Second
+
 // Identity returns the host's own names (Get-VMHost). The first success is
 // kept for the driver's life: a host does not rename itself while hvro
 // runs (a reload builds a new driver, which asks again). Concurrent
-// callers share one command; a failure is not kept.
+// callers share one command; a failure is repeated without a command for
+// identityRetry.
 func (d *Driver) Identity(ctx context.Context) (Identity, error) {
 	select {
 	case d.idLock <- struct{}{}:
@@ -74,8 +81,11 @@ func (d *Driver) Identity(ctx context.Context) (Identity, error) {
 		return Identity{}, call{op: "read identity"}.fail(d, ErrTransient, reason, msg, err)
 	}
 	defer func() { <-d.idLock }()
-	if d.identity != nil {
+	switch {
+	case d.identity != nil:
 		return *d.identity, nil
+	case d.idErr != nil && time.Since(d.idFailed) < identityRetry:
+		return Identity{}, d.idErr
 	}
 	var id Identity
 	err := d.run(ctx, call{op: "read identity"}, identityScript, func(obj []byte) (err error) {
@@ -83,9 +93,10 @@ func (d *Driver) Identity(ctx context.Context) (Identity, error) {
 		return err
 	})
 	if err != nil {
+		d.idErr, d.idFailed = err, time.Now()
 		return Identity{}, err
 	}
-	d.identity = &id
+	d.identity, d.idErr = &id, nil
 	return id, nil
 }
 

@@ -330,6 +330,20 @@ func TestIdentity(t *testing.T) {
 	if n != 2 {
 		t.Fatalf("Get-VMHost ran %d times for two hosts", n)
 	}
+
+	// A host that cannot answer is not asked again at once.
+	d := l.driver("node3")
+	if err := l.World.AddFault(hyperv.Fault{Host: "node3", Cmdlet: "Get-VMHost", Error: "access_denied", Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := d.Identity(ctx); !IsPermanent(err) || Reason(err) != ReasonAccessDenied {
+			t.Fatalf("identity %d with the host refusing: %v", i, err)
+		}
+	}
+	if got := len(l.World.Log()); got != 3 {
+		t.Fatalf("%d commands, want 3 (one for node3)", got)
+	}
 }
 
 // TestReplicationLifecycle: enable, initial replication, resume after the
