@@ -169,7 +169,8 @@ func decodeGroups(data json.RawMessage) ([]Group, error) {
 		if err := json.Unmarshal(el, &r); err != nil {
 			return Group{}, err
 		}
-		return Group{Name: string(r.Name), Status: GroupStatus(r.Status), Owner: owner(r.Current), Resources: resourceNames(r.Resources)}, nil
+		g := Group{Name: string(r.Name), Status: GroupStatus(r.Status), Owner: owner(r.Current), Resources: resourceNames(r.Resources)}
+		return g, firstErr(checkText("name", g.Name, maxName), checkText("status", string(g.Status), maxStatus), checkServerName("current", g.Owner))
 	})
 }
 
@@ -204,7 +205,8 @@ func decodeServers(data json.RawMessage) ([]Server, error) {
 		if err := json.Unmarshal(el, &r); err != nil {
 			return Server{}, err
 		}
-		return Server{Name: string(r.Name), Status: ServerStatus(r.Status)}, nil
+		s := Server{Name: string(r.Name), Status: ServerStatus(r.Status)}
+		return s, firstErr(checkServerName("name", s.Name), checkText("status", string(s.Status), maxStatus))
 	})
 }
 
@@ -220,7 +222,9 @@ func decodeResources(data json.RawMessage) ([]Resource, error) {
 		if err := json.Unmarshal(el, &r); err != nil {
 			return Resource{}, err
 		}
-		return Resource{Name: string(r.Name), Type: string(r.Type), Status: string(r.Status), Owner: owner(r.Current), Group: string(r.Group)}, nil
+		res := Resource{Name: string(r.Name), Type: string(r.Type), Status: string(r.Status), Owner: owner(r.Current), Group: string(r.Group)}
+		return res, firstErr(checkText("name", res.Name, maxName), checkText("type", res.Type, maxStatus), checkText("status", res.Status, maxStatus),
+			checkServerName("current", res.Owner), checkText("group", res.Group, maxName))
 	})
 }
 
@@ -233,7 +237,8 @@ func decodeCluster(data json.RawMessage) (ClusterInfo, error) {
 		if err := json.Unmarshal(el, &r); err != nil {
 			return ClusterInfo{}, err
 		}
-		return ClusterInfo{Name: string(r.Name), Status: string(r.Status)}, nil
+		ci := ClusterInfo{Name: string(r.Name), Status: string(r.Status)}
+		return ci, firstErr(checkText("name", ci.Name, maxName), checkText("status", ci.Status, maxStatus))
 	})
 	if err != nil {
 		return ClusterInfo{}, err

@@ -9,4 +9,9 @@
 // and WaitGroupOffline poll for the outcome. Every error from an API call is
 // an *Error whose kind (ErrAuth, ErrNotFound, ErrAPI, ErrTransport,
 // ErrDecode) works with errors.Is. The password never appears in logs or errors.
+// Names and statuses in answers are validated before they are returned (a
+// server name or owner is a host name; other names and statuses are
+// printable text without control or format characters, at most 255 and 64
+// bytes): they become metric labels and log fields, so an answer with any
+// other value is an ErrDecode naming the field with an escaped excerpt.
 package clusterapi

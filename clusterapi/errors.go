@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Kinds of failure callers branch on with errors.Is. Every error the Client
@@ -104,7 +106,9 @@ func outcome(err error) string {
 	}
 }
 
-// excerpt is the start of a body, printable and short, for error messages.
+// excerpt is the start of a body, printable and short, for error messages:
+// control and format characters (escape sequences, bidi overrides) and
+// broken UTF-8 become spaces, so an excerpt is safe on a terminal.
 func excerpt(body []byte) string {
 	const n = 120
 	s := string(body)
@@ -112,7 +116,7 @@ func excerpt(body []byte) string {
 		s = s[:n] + "…"
 	}
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == 0xfffd {
+		if r == utf8.RuneError || r != ' ' && !unicode.IsPrint(r) {
 			return ' '
 		}
 		return r

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -54,19 +55,47 @@ func FuzzDecode(f *testing.F) {
 					if strings.EqualFold(g.Owner, "none") || g.Owner != strings.TrimSpace(g.Owner) {
 						t.Fatalf("owner %q leaked through", g.Owner)
 					}
+					for _, v := range []string{g.Name, string(g.Status), g.Owner} {
+						assertSafe(t, v)
+					}
 					if g.Status.Known() && !bytes.Contains(body, []byte(string(g.Status))) && !bytes.Contains(body, []byte(`\u`)) {
 						t.Fatalf("status %q is not in the answer", g.Status)
 					}
 				}
 			case "servers":
-				decodeServers(env.data)
+				servers, _ := decodeServers(env.data)
+				for _, sv := range servers {
+					assertSafe(t, sv.Name)
+					assertSafe(t, string(sv.Status))
+				}
 			case "resources":
-				decodeResources(env.data)
+				res, _ := decodeResources(env.data)
+				for _, r := range res {
+					for _, v := range []string{r.Name, r.Type, r.Status, r.Owner, r.Group} {
+						assertSafe(t, v)
+					}
+				}
 			case "cluster":
-				decodeCluster(env.data)
+				ci, _ := decodeCluster(env.data)
+				assertSafe(t, ci.Name)
+				assertSafe(t, ci.Status)
 			}
 		}
 	})
+}
+
+// assertSafe: a value the decoders let through is short, valid UTF-8 and
+// free of control and format characters.
+func assertSafe(t *testing.T, v string) {
+	t.Helper()
+	if len(v) > maxName || !utf8.ValidString(v) {
+		t.Fatalf("value %.60q (%d bytes) leaked through", v, len(v))
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			t.Fatalf("value %q with %U leaked through", v, r)
+		}
+	}
 }
 
 // answerTransport answers every request with one status and body, in memory.

@@ -59,6 +59,8 @@ func exported(t *testing.T) map[string]family {
 	m.Pair("vm2", "Degraded", "", "auth_refused", time.Time{})
 	m.QueueDepth(1)
 	m.WinRM("node1", "ok", time.Second)
+	m.WinRMAbandoned("node1")
+	m.HostIdentity("node1", false)
 	m.ECX("cluster1", "http://192.0.2.10:29009", "ok")
 	m.GroupOwner("cluster1", "failover1", "node1")
 	m.Hook("cluster1", "start", "ok")

@@ -77,7 +77,7 @@ func (h fakeHost) Run(ctx context.Context, vm string, s Step, _ Settings) (strin
 		h.w.firstRun = time.Now()
 	}
 	kind := string(s.Kind)
-	if s.Mode != StopShutdown {
+	if s.Mode != "" {
 		kind += "(" + string(s.Mode) + ")"
 	}
 	h.w.runs = append(h.w.runs, kind+"@"+h.name)

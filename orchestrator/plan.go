@@ -54,25 +54,28 @@ const (
 	StepSwitchRole       StepKind = "switch_primary_role" // bookkeeping: the store records the new primary cluster
 )
 
-// StopMode is how stop_vm stops a VM.
+// StopMode is how stop_vm stops a VM. The zero mode is StopForce: a
+// guest shutdown that does not wait for unsaved application data, which
+// is how hvro always stopped VMs (a planned failover, a VM running off its
+// owner); an evacuation escalates from StopShutdown.
 type StopMode string
 
 // Stop modes, in the order an evacuation escalates through them.
 const (
-	StopShutdown StopMode = ""        // Stop-VM: a clean guest shutdown
-	StopForce    StopMode = "force"   // Stop-VM -Force: shut down without waiting for the guest's applications
-	StopTurnOff  StopMode = "turnoff" // Stop-VM -TurnOff: power off at once
+	StopShutdown StopMode = "shutdown" // Stop-VM: a clean guest shutdown, refused by a guest with unsaved work
+	StopForce    StopMode = "force"    // Stop-VM -Force: shut down without waiting for the guest's applications
+	StopTurnOff  StopMode = "turnoff"  // Stop-VM -TurnOff: power off at once
 )
 
 // Describe says in words what the mode does.
 func (m StopMode) Describe() string {
 	switch m {
-	case StopForce:
-		return "forced shutdown (Stop-VM -Force)"
+	case StopShutdown:
+		return "clean shutdown"
 	case StopTurnOff:
 		return "turned off (Stop-VM -TurnOff)"
 	}
-	return "clean shutdown"
+	return "forced shutdown (Stop-VM -Force)"
 }
 
 // Step is one idempotent action of a plan.
@@ -112,7 +115,7 @@ func (s Step) Summary() string {
 		switch {
 		case s.Escalate:
 			return "shut the VM down (then Stop-VM -Force, then -TurnOff, if it does not stop)"
-		case s.Mode != StopShutdown:
+		case s.Mode != "":
 			return s.Mode.Describe()
 		}
 		return "shut the VM down"

@@ -2,7 +2,12 @@ package replica
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"strings"
 	"testing"
+
+	"github.com/masterzen/winrm"
 
 	"github.com/hvro/hvro/test/sim/lab"
 )
@@ -83,4 +88,37 @@ func BenchmarkParseInspect(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkCheckReplyShape measures the streaming pre-check every SOAP
+// reply passes before the WinRM library parses it, on a typical Receive
+// reply and on the largest reply it lets through, next to the library's
+// own parse of the same typical reply.
+func BenchmarkCheckReplyShape(b *testing.B) {
+	f := &fakeWSMan{stdout: strings.Repeat(`{"vm":{"name":"vm1","state":"Running"},"replication":null}`, 8)}
+	typical := []byte(f.happy("Receive").body)
+	chunk := `<rsp:Stream Name="stdout" CommandId="AAAAAAAA-2222-3333-4444-555555555555">` + strings.Repeat("QUFB", 1000) + `</rsp:Stream>`
+	largest := []byte(soapOK(`<rsp:ReceiveResponse>` + strings.Repeat(chunk, maxReplyBytes/len(chunk)-1) + `</rsp:ReceiveResponse>`).body)
+	for _, bc := range []struct {
+		name string
+		body []byte
+	}{{"typical", typical}, {"largest", largest}} {
+		b.Run(fmt.Sprintf("%s_%dB", bc.name, len(bc.body)), func(b *testing.B) {
+			b.SetBytes(int64(len(bc.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := checkReplyShape(bc.body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run(fmt.Sprintf("library_parse_typical_%dB", len(typical)), func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := winrm.ParseSlurpOutputErrResponse(string(typical), io.Discard, io.Discard); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

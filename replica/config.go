@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/go-ntlmssp"
@@ -56,6 +57,13 @@ type Config struct {
 	// "transient", "permanent" or "unknown" (for
 	// hvro_winrm_requests_total{host,outcome}).
 	OnRequest func(host string, outcome string, d time.Duration)
+	// OnAbandoned is called when a command's caller stopped waiting (its
+	// deadline or cancel) while the command's goroutine was still running
+	// (for hvro_winrm_abandoned_total{host}). The goroutine finishes on
+	// its own (its requests are aborted, its shell deleted) or, if the
+	// WinRM library is stuck, is left behind; either way the host's slot
+	// is free again at once.
+	OnAbandoned func(host string)
 }
 
 // Driver runs PowerShell on one Hyper-V host. It is safe for concurrent
@@ -70,9 +78,22 @@ type Driver struct {
 	transport *http.Transport
 	timeout   time.Duration
 	opTimeout time.Duration // WS-Man OperationTimeout, below the header timeout
-	sem       chan struct{}
-	log       *slog.Logger
-	onRequest func(string, string, time.Duration)
+	// sem bounds the commands callers wait for (MaxConcurrent); a caller
+	// gives its slot back when it stops waiting. shells bounds the
+	// commands whose goroutine still runs, abandoned ones included
+	// (MaxShells), so neither the host's shell quota nor hvro's memory
+	// can be exhausted by commands nobody waits for any more.
+	sem         chan struct{}
+	shells      chan struct{}
+	abandoned   atomic.Int64 // goroutines still running after their caller left
+	log         *slog.Logger
+	onRequest   func(string, string, time.Duration)
+	onAbandoned func(string)
+
+	idLock   chan struct{} // one identity command at a time; guards the next three
+	identity *Identity     // learned once
+	idErr    error         // the last failure, answered again until idFailed+identityRetry
+	idFailed time.Time
 
 	bgMu   sync.RWMutex   // orders bg.Add before Close's bg.Wait
 	bg     sync.WaitGroup // commands (and their shell clean-ups) still running
@@ -156,19 +177,22 @@ func New(host string, cfg Config) (*Driver, error) {
 		return nil, fmt.Errorf(`replica: host %s: winrm auth %q: must be "basic" or "ntlm"`, host, cfg.Auth)
 	}
 	d := &Driver{
-		host:      host,
-		url:       u.String(),
-		endpoint:  ep,
-		user:      cfg.Username,
-		password:  cfg.Password,
-		http:      &http.Client{Transport: rt, CheckRedirect: noRedirects},
-		transport: base,
-		timeout:   timeout,
-		opTimeout: op,
-		sem:       make(chan struct{}, maxc),
-		log:       log,
-		onRequest: cfg.OnRequest,
-		closed:    make(chan struct{}),
+		host:        host,
+		url:         u.String(),
+		endpoint:    ep,
+		user:        cfg.Username,
+		password:    cfg.Password,
+		http:        &http.Client{Transport: rt, CheckRedirect: noRedirects},
+		transport:   base,
+		timeout:     timeout,
+		opTimeout:   op,
+		sem:         make(chan struct{}, maxc),
+		shells:      make(chan struct{}, MaxShells),
+		log:         log,
+		onRequest:   cfg.OnRequest,
+		onAbandoned: cfg.OnAbandoned,
+		idLock:      make(chan struct{}, 1),
+		closed:      make(chan struct{}),
 	}
 	return d, nil
 }
@@ -223,6 +247,10 @@ func parseEndpoint(raw string) (*url.URL, *winrm.Endpoint, error) {
 	}
 	return u, &winrm.Endpoint{Host: host, Port: port, HTTPS: u.Scheme == "https"}, nil
 }
+
+// Abandoned is how many commands' goroutines are still running although
+// their callers stopped waiting.
+func (d *Driver) Abandoned() int { return int(d.abandoned.Load()) }
 
 // Host returns the host name the driver was made for.
 func (d *Driver) Host() string { return d.host }

@@ -2,6 +2,8 @@ package replica
 
 import (
 	"context"
+	"fmt"
+	"time"
 )
 
 // VMRef names a VM on a host: its name in Hyper-V, matched exactly (no
@@ -52,11 +54,96 @@ func (d *Driver) StartVM(ctx context.Context, vm VMRef) (StartResult, error) {
 	return StartResult{AlreadyRunning: a.Result == resultAlready, DiscardedSavedState: a.Discarded}, nil
 }
 
-// StopVM shuts the VM down cleanly (Stop-VM -Force: the guest is asked to
-// shut down, never switched off); a VM that is off or saved is left alone.
-func (d *Driver) StopVM(ctx context.Context, vm VMRef) error {
-	_, err := d.action(ctx, call{op: "stop VM", vm: vm.Name}, bodyStopVM)
-	return err
+// Identity is how a host names itself.
+type Identity struct {
+	// ComputerName is the Windows computer name ("NODE1").
+	ComputerName string
+	// FQDN is the host's fully qualified name ("NODE1.corp.example"), the
+	// name Hyper-V Replica reports for it as a primary server.
+	FQDN string
+}
+
+// identityRetry is how long a failed Identity is answered from memory, so
+// that callers asking on every inspection do not double the commands to a
+// host that cannot answer it.
+const identityRetry = 30 * time.Second
+
+// Identity returns the host's own names (Get-VMHost). The first success is
+// kept for the driver's life: a host does not rename itself while hvro
+// runs (a reload builds a new driver, which asks again). Concurrent
+// callers share one command; a failure is repeated without a command for
+// identityRetry.
+func (d *Driver) Identity(ctx context.Context) (Identity, error) {
+	select {
+	case d.idLock <- struct{}{}:
+	case <-ctx.Done():
+		reason, msg, err := ctxError(ctx, ctx.Err(), d.timeout.String())
+		return Identity{}, call{op: "read identity"}.fail(d, ErrTransient, reason, msg, err)
+	}
+	defer func() { <-d.idLock }()
+	switch {
+	case d.identity != nil:
+		return *d.identity, nil
+	case d.idErr != nil && time.Since(d.idFailed) < identityRetry:
+		return Identity{}, d.idErr
+	}
+	var id Identity
+	err := d.run(ctx, call{op: "read identity"}, identityScript, func(obj []byte) (err error) {
+		id, err = parseIdentity(obj)
+		return err
+	})
+	if err != nil {
+		d.idErr, d.idFailed = err, time.Now()
+		return Identity{}, err
+	}
+	d.identity, d.idErr = &id, nil
+	return id, nil
+}
+
+// StopMode is how StopVM stops a VM, from the gentlest to the hardest;
+// an evacuation escalates through them in this order.
+type StopMode string
+
+const (
+	// StopShutdown asks the guest to shut down (Stop-VM): it may refuse,
+	// e.g. when it is locked or has unsaved work.
+	StopShutdown StopMode = "shutdown"
+	// StopForce asks the guest to shut down regardless of unsaved
+	// application data (Stop-VM -Force; Hyper-V gives the guest up to five
+	// minutes). A guest whose Shutdown integration service does not answer
+	// still refuses.
+	StopForce StopMode = "force"
+	// StopTurnOff cuts the VM's power at once (Stop-VM -TurnOff): no guest
+	// involved, unsaved data is lost, it always works while the host can
+	// reach the VM's storage.
+	StopTurnOff StopMode = "turnoff"
+)
+
+// StopModes lists the modes in escalation order.
+var StopModes = []StopMode{StopShutdown, StopForce, StopTurnOff}
+
+// StopResult says what StopVM found and did.
+type StopResult struct {
+	// AlreadyOff: the VM was Off or Saved (also in their Critical
+	// variants), so nothing was done.
+	AlreadyOff bool
+}
+
+// StopVM stops the VM the way mode says; a VM that is off or saved is left
+// alone. A guest that refuses to shut down gives a permanent error with
+// reason shutdown_refused (retrying the same mode will not help; a harder
+// one may).
+func (d *Driver) StopVM(ctx context.Context, vm VMRef, mode StopMode) (StopResult, error) {
+	c := call{op: "stop VM (" + string(mode) + ")", vm: vm.Name}
+	body, ok := stopBodies[mode]
+	if !ok {
+		return StopResult{}, d.invalid(c, fmt.Errorf("stop mode %q: must be %q, %q or %q", mode, StopShutdown, StopForce, StopTurnOff))
+	}
+	a, err := d.action(ctx, c, body)
+	if err != nil {
+		return StopResult{}, err
+	}
+	return StopResult{AlreadyOff: a.Result == resultAlready}, nil
 }
 
 // Register registers the VM in place from its configuration file

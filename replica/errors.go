@@ -102,6 +102,18 @@ func IsPermanent(err error) bool { return errors.Is(err, ErrPermanent) }
 // IsUnknown reports whether the driver could not classify the failure.
 func IsUnknown(err error) bool { return errors.Is(err, ErrUnknown) }
 
+// Reason returns the stable reason word of a driver error anywhere in
+// err's chain ("auth_refused", "not_winrm", "vm_not_found", ...), or ""
+// when err is nil or not the driver's. Callers that park a pair, label a
+// journal entry or pick a message branch on it.
+func Reason(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return ""
+}
+
 // IsNotFound reports whether the VM the call named is not registered on
 // the host.
 func IsNotFound(err error) bool {
@@ -125,17 +137,23 @@ func Outcome(err error) string {
 // Reasons the driver sets itself (others come from the classification of
 // Hyper-V's errors below).
 const (
-	ReasonVMNotFound          = "vm_not_found"
-	ReasonAmbiguousName       = "ambiguous_name"
-	ReasonIncompatible        = "incompatible"
-	ReasonInvalidArgument     = "invalid_argument"
-	ReasonCommandLineTooLong  = "command_line_too_long"
-	ReasonBadOutput           = "bad_output"
-	ReasonCanceled            = "canceled"
-	ReasonTimeout             = "timeout"
-	ReasonConnection          = "connection"
-	ReasonTLS                 = "tls"
-	ReasonAuth                = "auth"
+	ReasonVMNotFound         = "vm_not_found"
+	ReasonAmbiguousName      = "ambiguous_name"
+	ReasonIncompatible       = "incompatible"
+	ReasonInvalidArgument    = "invalid_argument"
+	ReasonCommandLineTooLong = "command_line_too_long"
+	ReasonBadOutput          = "bad_output"
+	ReasonCanceled           = "canceled"
+	ReasonTimeout            = "timeout"
+	ReasonConnection         = "connection"
+	ReasonTLS                = "tls"
+	ReasonAuth               = "auth" // a WS-Management AccessDenied fault
+	// ReasonAuthRefused: HTTP 401, the host refused the WinRM credentials
+	// (or the auth method).
+	ReasonAuthRefused = "auth_refused"
+	// ReasonNotWinRM: the URL answers HTTP, but not WS-Management (an HTML
+	// page, a JSON API, ...): a wrong URL or port.
+	ReasonNotWinRM            = "not_winrm"
 	ReasonHTTPStatus          = "http_status"
 	ReasonWSManFault          = "wsman_fault"
 	ReasonShellQuota          = "shell_quota"
@@ -149,6 +167,13 @@ const (
 	ReasonNotFound            = "not_found"
 	ReasonNotSupported        = "not_supported"
 	ReasonScript              = "script"
+	// ReasonShutdownRefused: the guest did not shut down (locked, or its
+	// Shutdown integration service does not answer); a harder StopMode
+	// may work.
+	ReasonShutdownRefused = "shutdown_refused"
+	// ReasonMalformedReply: the WinRM endpoint's reply was refused before
+	// parsing (too big, too deep, too many elements, not XML).
+	ReasonMalformedReply = "malformed_reply"
 )
 
 // HRESULTs the classification relies on (signed, as .NET reports them).
@@ -158,6 +183,7 @@ const (
 	hrBusy           = -2147024726 // 0x800700AA ERROR_BUSY
 	hrCannotConnect  = -2147012867 // 0x80072EFD WinHTTP cannot connect (Replica server)
 	hrNameNotResolve = -2147012889 // 0x80072EE7 WinHTTP name not resolved (Replica server)
+	hrMachineLocked  = -2147023625 // 0x800704F7 ERROR_MACHINE_LOCKED: a locked guest refuses a shutdown without -Force
 )
 
 // scriptError is the JSON error object a script writes in its catch block.
@@ -191,6 +217,10 @@ func classify(se scriptError) (kind error, reason string) {
 			return ErrTransient, ReasonBusy
 		}
 		return ErrTransient, ReasonConfigNotAccessible
+	case has("failed to shut down the virtual machine", "cannot be shut down without the force option", "shutdown integration service") || se.HResult == hrMachineLocked:
+		// The guest refused; retrying the same stop cannot help, a harder
+		// StopMode can.
+		return ErrPermanent, ReasonShutdownRefused
 	case has("service is busy") || se.HResult == hrBusy || cat == "resourcebusy":
 		return ErrTransient, ReasonBusy
 	case has("cannot connect to the specified replica server") || se.HResult == hrCannotConnect || se.HResult == hrNameNotResolve:

@@ -86,7 +86,7 @@ func TestInspect(t *testing.T) {
 		})
 		rep := *v.Replication
 		if rep.Mode != "Primary" || rep.Health != "Normal" || rep.PrimaryServer != "node1" || rep.ReplicaServer != "node3" ||
-			rep.PrimaryFQDN != "node1.lab.local" || rep.ReplicaFQDN != "node3.lab.local" || rep.Port != 80 || rep.Auth != "Kerberos" ||
+			rep.PrimaryFQDN != "NODE1.lab.local" || rep.ReplicaFQDN != "node3" || rep.Port != 80 || rep.Auth != "Kerberos" ||
 			rep.FrequencySec != 300 || time.Since(rep.LastReplication) > time.Minute || rep.LastReplication.Location() != time.UTC {
 			t.Errorf("primary half: %+v", rep)
 		}
@@ -208,21 +208,141 @@ func TestStopVM(t *testing.T) {
 	l := startLab(t)
 	ctx := ctxT(t)
 	d := l.driver("node2")
-	if err := d.StopVM(ctx, vm1); !IsNotFound(err) || !IsPermanent(err) {
+	if _, err := d.StopVM(ctx, vm1, StopShutdown); !IsNotFound(err) || !IsPermanent(err) {
 		t.Fatalf("stop of a VM node2 does not have: %v", err)
 	}
 	d = l.driver("node1")
-	if _, err := d.StartVM(ctx, vm1); err != nil {
+	for _, mode := range []StopMode{StopShutdown, StopForce, StopTurnOff} {
+		t.Run(string(mode), func(t *testing.T) {
+			if _, err := d.StartVM(ctx, vm1); err != nil {
+				t.Fatal(err)
+			}
+			r, err := d.StopVM(ctx, vm1, mode)
+			if err != nil || r.AlreadyOff {
+				t.Fatalf("StopVM(%s): %+v %v", mode, r, err)
+			}
+			if v, err := d.Inspect(ctx, vm1); err != nil || v.VM.State != "Off" {
+				t.Fatalf("after StopVM(%s): %+v %v", mode, v.VM, err)
+			}
+			if got := lastStop(l, "node1"); got != string(mode) {
+				t.Fatalf("the host stopped vm1 by %q, want %q", got, mode)
+			}
+			if r, err := d.StopVM(ctx, vm1, mode); err != nil || !r.AlreadyOff {
+				t.Fatalf("StopVM(%s) of an off VM: %+v %v", mode, r, err)
+			}
+		})
+	}
+	n := len(l.World.Log())
+	if _, err := d.StopVM(ctx, vm1, "pull-the-plug"); !IsPermanent(err) || Reason(err) != ReasonInvalidArgument || !strings.Contains(err.Error(), `stop mode "pull-the-plug"`) {
+		t.Fatalf("unknown mode: %v", err)
+	}
+	if len(l.World.Log()) != n {
+		t.Fatal("a command was sent for an unknown stop mode")
+	}
+}
+
+// TestStopVMEscalation: a guest that does not shut down refuses the
+// graceful and the forced shutdown with a permanent shutdown_refused, and
+// turning it off still works; a locked guest gives way to the forced one.
+func TestStopVMEscalation(t *testing.T) {
+	l := startLab(t)
+	ctx := ctxT(t)
+	d := l.driver("node1")
+	tests := []struct {
+		fault   string
+		refused []StopMode
+		stops   StopMode
+	}{
+		{"shutdown_unavailable", []StopMode{StopShutdown, StopForce}, StopTurnOff},
+		{"guest_locked", []StopMode{StopShutdown}, StopForce},
+	}
+	for _, tc := range tests {
+		t.Run(tc.fault, func(t *testing.T) {
+			if _, err := d.StartVM(ctx, vm1); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.World.AddFault(hyperv.Fault{Host: "node1", Cmdlet: "Stop-VM", Error: tc.fault, Times: 5}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(l.World.ClearFaults)
+			for _, mode := range tc.refused {
+				_, err := d.StopVM(ctx, vm1, mode)
+				if !IsPermanent(err) || Reason(err) != ReasonShutdownRefused || !strings.Contains(err.Error(), "Failed to shut down the virtual machine 'vm1'") {
+					t.Fatalf("StopVM(%s): %v, want permanent %s", mode, err, ReasonShutdownRefused)
+				}
+				if v, _ := d.Inspect(ctx, vm1); v.VM == nil || !v.VM.Running {
+					t.Fatalf("vm1 after a refused StopVM(%s): %+v", mode, v.VM)
+				}
+			}
+			if r, err := d.StopVM(ctx, vm1, tc.stops); err != nil || r.AlreadyOff {
+				t.Fatalf("StopVM(%s): %+v %v", tc.stops, r, err)
+			}
+			if got := lastStop(l, "node1"); got != string(tc.stops) {
+				t.Fatalf("the host stopped vm1 by %q, want %q", got, tc.stops)
+			}
+		})
+	}
+}
+
+// lastStop is how the emulated host last stopped vm1.
+func lastStop(l *testLab, host string) string {
+	for _, h := range l.State().Hosts {
+		if h.Name != host {
+			continue
+		}
+		for _, v := range h.VMs {
+			if strings.EqualFold(v.ID, vmID) {
+				return v.LastStop
+			}
+		}
+	}
+	return ""
+}
+
+// TestIdentity: the driver learns how a host names itself once, with one
+// command however many callers ask at once.
+func TestIdentity(t *testing.T) {
+	l := startLab(t, func(topo *lab.Topology) { topo.HyperV.Hosts[1].ComputerName = "WIN-HV2" })
+	ctx := ctxT(t)
+	for host, want := range map[string]Identity{
+		"node1": {ComputerName: "NODE1", FQDN: "NODE1.lab.local"},
+		"node2": {ComputerName: "WIN-HV2", FQDN: "WIN-HV2.lab.local"},
+	} {
+		d := l.driver(host)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if id, err := d.Identity(ctx); err != nil || id != want {
+					t.Errorf("%s: %+v %v, want %+v", host, id, err, want)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	n := 0
+	for _, r := range l.World.Log() {
+		if strings.Contains(r.Script, "Get-VMHost") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("Get-VMHost ran %d times for two hosts", n)
+	}
+
+	// A host that cannot answer is not asked again at once.
+	d := l.driver("node3")
+	if err := l.World.AddFault(hyperv.Fault{Host: "node3", Cmdlet: "Get-VMHost", Error: "access_denied", Times: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.StopVM(ctx, vm1); err != nil {
-		t.Fatal(err)
+	for i := range 3 {
+		if _, err := d.Identity(ctx); !IsPermanent(err) || Reason(err) != ReasonAccessDenied {
+			t.Fatalf("identity %d with the host refusing: %v", i, err)
+		}
 	}
-	if v, err := d.Inspect(ctx, vm1); err != nil || v.VM.State != "Off" {
-		t.Fatalf("after StopVM: %+v %v", v.VM, err)
-	}
-	if err := d.StopVM(ctx, vm1); err != nil {
-		t.Fatalf("StopVM of an off VM: %v", err)
+	if got := len(l.World.Log()); got != 3 {
+		t.Fatalf("%d commands, want 3 (one for node3)", got)
 	}
 }
 
@@ -297,7 +417,7 @@ func TestPlannedFailover(t *testing.T) {
 		name string
 		f    func() error
 	}{
-		{"stop on primary", func() error { return p.StopVM(ctx, vm1) }},
+		{"stop on primary", func() error { _, err := p.StopVM(ctx, vm1, StopShutdown); return err }},
 		{"prepare", func() error { return p.PrepareFailover(ctx, vm1) }},
 		{"fail over", func() error { return r.Failover(ctx, vm1) }},
 		{"reverse", func() error { return r.Reverse(ctx, vm1, "node1", kerberos) }},
@@ -433,21 +553,37 @@ func TestFaultsClassified(t *testing.T) {
 		"prepare_required":            {ErrPermanent, ReasonInvalidParameter},
 		"import_path_not_found":       {ErrPermanent, ReasonNotFound},
 		"not_supported":               {ErrPermanent, ReasonNotSupported},
+		"shutdown_unavailable":        {ErrPermanent, ReasonShutdownRefused},
+		"guest_locked":                {ErrPermanent, ReasonShutdownRefused},
 		"saved_state_missing":         {ErrUnknown, ReasonScript},
 		"import_config_errors":        {ErrUnknown, ReasonScript},
 	}
 	l := startLab(t)
-	d := l.driver("node2")
+	d, d1 := l.driver("node2"), l.driver("node1")
+	hostOf := func(cmdlet string) string {
+		if cmdlet == "Stop-VM" {
+			return "node1"
+		}
+		return "node2"
+	}
 	for _, name := range hyperv.FaultNames() {
 		t.Run(name, func(t *testing.T) {
 			w, ok := want[name]
 			if !ok {
 				t.Fatalf("no expected class for the emulator's error %q: add it", name)
 			}
-			if err := l.World.AddFault(hyperv.Fault{Host: "node2", Cmdlet: "Get-VM", Error: name, Times: 1}); err != nil {
+			// Guest faults affect only a shutdown: stop a running VM.
+			cmdlet, call := "Get-VM", func() error { _, err := d.Inspect(ctxT(t), vm1); return err }
+			if name == "shutdown_unavailable" || name == "guest_locked" {
+				if _, err := d1.StartVM(ctxT(t), vm1); err != nil {
+					t.Fatal(err)
+				}
+				cmdlet, call = "Stop-VM", func() error { _, err := d1.StopVM(ctxT(t), vm1, StopShutdown); return err }
+			}
+			if err := l.World.AddFault(hyperv.Fault{Host: hostOf(cmdlet), Cmdlet: cmdlet, Error: name, Times: 1}); err != nil {
 				t.Fatal(err)
 			}
-			_, err := d.Inspect(ctxT(t), vm1)
+			err := call()
 			var e *Error
 			if !errors.As(err, &e) || !errors.Is(err, w.kind) || e.Reason != w.reason {
 				t.Fatalf("got %v, want %v (%s)", err, w.kind, w.reason)
@@ -456,7 +592,7 @@ func TestFaultsClassified(t *testing.T) {
 				t.Errorf("error record fields missing: %+v", e)
 			}
 			// The fault was used up: the next call works.
-			if _, err := d.Inspect(ctxT(t), vm1); err != nil {
+			if err := call(); err != nil {
 				t.Errorf("after the fault: %v", err)
 			}
 		})
@@ -487,7 +623,7 @@ func TestHostDownAndCredentials(t *testing.T) {
 
 	wrong := l.driver("node3", onReq, func(c *Config) { c.Password = "wrong-" + labPass })
 	_, err = wrong.Inspect(ctx, vm1)
-	if !IsPermanent(err) || !errors.As(err, &e) || e.Reason != ReasonAuth || !strings.Contains(err.Error(), "401") {
+	if !IsPermanent(err) || Reason(err) != ReasonAuthRefused || !strings.Contains(err.Error(), "the WinRM credentials were refused by 127.0.0.1:") {
 		t.Fatalf("wrong password: %v", err)
 	}
 	if strings.Contains(err.Error(), labPass) {
@@ -495,15 +631,27 @@ func TestHostDownAndCredentials(t *testing.T) {
 	}
 	// The emulator does not speak NTLM: the handshake ends in 401.
 	ntlm := l.driver("node3", onReq, func(c *Config) { c.Auth = "ntlm" })
-	if _, err := ntlm.Inspect(ctx, vm1); !IsPermanent(err) || !errors.As(err, &e) || e.Reason != ReasonAuth {
+	if _, err := ntlm.Inspect(ctx, vm1); !IsPermanent(err) || Reason(err) != ReasonAuthRefused {
 		t.Fatalf("ntlm against a basic-only host: %v", err)
+	}
+	// The lab's control API instead of the host's WinRM port: an HTTP
+	// server that is not WS-Management.
+	wrongPort := l.driver("node3", onReq, func(c *Config) { c.Endpoint = l.Addrs().Control + "/wsman" })
+	if _, err := wrongPort.Inspect(ctx, vm1); !IsPermanent(err) || Reason(err) != ReasonNotWinRM || !strings.Contains(err.Error(), "not WS-Management: check the URL/port") {
+		t.Fatalf("the lab's control API as the WinRM URL: %v", err)
+	}
+	// The ECX API's port: it wants its own credentials, so it is a 401,
+	// but the message points at the URL too.
+	ecxPort := l.driver("node3", onReq, func(c *Config) { c.Endpoint = l.Addrs().ECX["cluster1"]["fip"] + "/wsman" })
+	if _, err := ecxPort.Inspect(ctx, vm1); !IsPermanent(err) || Reason(err) != ReasonAuthRefused || !strings.Contains(err.Error(), "check also the URL/port") {
+		t.Fatalf("the ECX API's port as the WinRM URL: %v", err)
 	}
 	if n := len(l.World.Log()); n != 0 {
 		t.Fatalf("%d commands ran without valid credentials", n)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if strings.Join(outcomes, " ") != "node4/transient node3/permanent node3/permanent" {
+	if strings.Join(outcomes, " ") != "node4/transient node3/permanent node3/permanent node3/permanent node3/permanent" {
 		t.Fatalf("OnRequest outcomes: %v", outcomes)
 	}
 }
@@ -694,8 +842,11 @@ func TestSentScriptsAreTheGoldenOnes(t *testing.T) {
 	// Errors are expected (states do not fit every call); the scripts ran.
 	calls := []func() error{
 		func() error { _, err := d.Inspect(ctx, vm); return err },
+		func() error { _, err := d.Identity(ctx); return err },
 		func() error { _, err := d.StartVM(ctx, vm); return err },
-		func() error { return d.StopVM(ctx, vm) },
+		func() error { _, err := d.StopVM(ctx, vm, StopShutdown); return err },
+		func() error { _, err := d.StopVM(ctx, vm, StopForce); return err },
+		func() error { _, err := d.StopVM(ctx, vm, StopTurnOff); return err },
 		func() error { _, err := d.Register(ctx, vm, in.ConfigPath); return err },
 		func() error { return d.EnableReplica(ctx, vm) },
 		func() error { return d.EnablePrimary(ctx, vm, in.ReplicaHost, in.Settings) },
@@ -768,7 +919,7 @@ func TestHostileNames(t *testing.T) {
 	if _, err := d.StartVM(ctx, VMRef{hostile}); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.StopVM(ctx, VMRef{hostile}); err != nil {
+	if _, err := d.StopVM(ctx, VMRef{hostile}, StopTurnOff); err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := d.Inspect(ctx, vm1); v.VM == nil || !v.VM.Running {

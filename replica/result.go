@@ -44,13 +44,17 @@ type Replication struct {
 	State  string // ReadyForInitialReplication, Replicating, Error, ...
 	Health string // Normal, Warning, Critical, NotApplicable
 	// PrimaryServer and ReplicaServer are short lower-case host names
-	// ("node1") derived from the FQDNs Hyper-V reports.
+	// ("node1") derived from the names Hyper-V reports.
 	PrimaryServer, ReplicaServer string
-	PrimaryFQDN, ReplicaFQDN     string
-	Port                         int
-	Auth                         string // Kerberos or Certificate
-	FrequencySec                 int
-	LastReplication              time.Time // zero when never
+	// PrimaryFQDN and ReplicaFQDN are the names exactly as Hyper-V reports
+	// them: the primary by its own identity (computer name and domain,
+	// "NODE1.corp.example"), the Replica server as Enable-VMReplication
+	// (or -Reverse) was given it, which may be a short name or an alias.
+	PrimaryFQDN, ReplicaFQDN string
+	Port                     int
+	Auth                     string // Kerberos or Certificate
+	FrequencySec             int
+	LastReplication          time.Time // zero when never
 }
 
 // parseResult reads what a script printed: the last non-empty line of
@@ -211,7 +215,7 @@ func parseInspect(obj []byte) (View, error) {
 	v.VM = vm
 	if r := in.Replication; r != nil {
 		rep := &Replication{Mode: string(r.Mode), State: string(r.State), Health: string(r.Health),
-			PrimaryFQDN: strings.ToLower(string(r.Primary)), ReplicaFQDN: strings.ToLower(string(r.Replica)),
+			PrimaryFQDN: strings.TrimSpace(string(r.Primary)), ReplicaFQDN: strings.TrimSpace(string(r.Replica)),
 			Port: int(r.Port), Auth: string(r.Auth), FrequencySec: int(r.Frequency)}
 		if rep.Mode == "" || rep.State == "" {
 			return View{}, errors.New("inspect output: replication.mode or replication.state is empty")
@@ -266,6 +270,26 @@ func parseTime(s string) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	return t.UTC(), nil
+}
+
+// parseIdentity reads the identity script's output: both names must be
+// host names.
+func parseIdentity(obj []byte) (Identity, error) {
+	var in struct {
+		Computer flexString `json:"computer"`
+		FQDN     flexString `json:"fqdn"`
+	}
+	if err := json.Unmarshal(obj, &in); err != nil {
+		return Identity{}, fmt.Errorf("identity output: %v", err)
+	}
+	id := Identity{ComputerName: strings.TrimSpace(string(in.Computer)), FQDN: strings.TrimSuffix(strings.TrimSpace(string(in.FQDN)), ".")}
+	if err := checkHostName(id.FQDN); err != nil {
+		return Identity{}, fmt.Errorf("identity output: fqdn: %v", err)
+	}
+	if err := checkHostName(id.ComputerName); err != nil || strings.Contains(id.ComputerName, ".") {
+		return Identity{}, fmt.Errorf("identity output: computer name %q is not a host name", id.ComputerName)
+	}
+	return id, nil
 }
 
 // actionJSON is what action scripts print.

@@ -3,6 +3,7 @@ package replica
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -76,7 +77,7 @@ func TestParseInspect(t *testing.T) {
 			want: View{VM: &VM{Name: "vm1", State: "RunningCritical", Critical: true, Running: true}}},
 		{name: "replicating", in: `{"vm":{"name":"vm1","id":"x","state":"Off","path":"p"},"replication":{"mode":"Replica","state":"Replicating","health":"Normal","primary":"NODE1.lab.local","replica":"node3.lab.local","port":80,"auth":"Kerberos","frequency":300,"last":"2026-05-01T10:20:30.1234567Z"}}`,
 			want: View{VM: &VM{Name: "vm1", ID: "x", State: "Off", Path: "p"}, Replication: &Replication{Mode: "Replica", State: "Replicating", Health: "Normal",
-				PrimaryServer: "node1", ReplicaServer: "node3", PrimaryFQDN: "node1.lab.local", ReplicaFQDN: "node3.lab.local", Port: 80, Auth: "Kerberos", FrequencySec: 300, LastReplication: last}}},
+				PrimaryServer: "node1", ReplicaServer: "node3", PrimaryFQDN: "NODE1.lab.local", ReplicaFQDN: "node3.lab.local", Port: 80, Auth: "Kerberos", FrequencySec: 300, LastReplication: last}}},
 		{name: "local time and never", in: `{"vm":{"name":"a","state":"Off"},"replication":{"mode":"Primary","state":"ReadyForInitialReplication","primary":"n1","replica":"192.0.2.7","port":"443","last":"0001-01-01T00:00:00.0000000"}}`,
 			want: View{VM: &VM{Name: "a", State: "Off"}, Replication: &Replication{Mode: "Primary", State: "ReadyForInitialReplication",
 				PrimaryServer: "n1", PrimaryFQDN: "n1", ReplicaServer: "192.0.2.7", ReplicaFQDN: "192.0.2.7", Port: 443}}},
@@ -152,6 +153,56 @@ func TestErrorText(t *testing.T) {
 	}
 	if !errors.Is(e, ErrTransient) || errors.Is(e, ErrPermanent) || !IsTransient(e) || Outcome(e) != "transient" || Outcome(nil) != "ok" {
 		t.Errorf("kind checks failed for %v", e)
+	}
+}
+
+func TestParseIdentity(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Identity
+		problem string
+	}{
+		{in: `{"computer":"NODE1","fqdn":"NODE1.corp.example"}`, want: Identity{"NODE1", "NODE1.corp.example"}},
+		{in: `{"computer":"NODE1","fqdn":"node1.corp.example."}`, want: Identity{"NODE1", "node1.corp.example"}},
+		{in: `{"computer":"NODE1","fqdn":""}`, problem: "fqdn"},
+		{in: `{"computer":"NODE1","fqdn":"192.0.2.1"}`, problem: "fqdn"},
+		{in: `{"computer":"NODE1","fqdn":"a b.corp"}`, problem: "fqdn"},
+		{in: `{"computer":"NODE1.corp","fqdn":"NODE1.corp"}`, problem: "computer name"},
+		{in: `{"computer":"","fqdn":"NODE1.corp"}`, problem: "computer name"},
+		{in: `[]`, problem: "identity output"},
+	}
+	for _, tc := range tests {
+		got, err := parseIdentity([]byte(tc.in))
+		switch {
+		case tc.problem != "" && (err == nil || !strings.Contains(err.Error(), tc.problem)):
+			t.Errorf("%s: %+v %v, want a problem with %s", tc.in, got, err, tc.problem)
+		case tc.problem == "" && (err != nil || got != tc.want):
+			t.Errorf("%s: %+v %v, want %+v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// TestReason: the reason survives wrapping, and errors that are not the
+// driver's have none.
+func TestReason(t *testing.T) {
+	e := &Error{Host: "node1", Op: "inspect", Kind: ErrPermanent, Reason: ReasonAuthRefused, Message: "refused"}
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"driver error", e, ReasonAuthRefused},
+		{"wrapped", fmt.Errorf("inspect host node1: %w", e), ReasonAuthRefused},
+		{"joined", errors.Join(errors.New("other"), e), ReasonAuthRefused},
+		{"not the driver's", errors.New("boom"), ""},
+		{"nil", nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Reason(tc.err); got != tc.want {
+				t.Errorf("Reason = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
 

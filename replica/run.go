@@ -109,8 +109,11 @@ func (d *Driver) result(c call, r rawResult) (rawResult, error) {
 }
 
 // runScript runs a script with the per-host bound and the command timeout.
-// On cancel or timeout it returns at once; the command's shell is deleted
-// in the background while the concurrency slot stays taken.
+// On cancel or timeout it returns at once and gives the host's slot back:
+// the command's goroutine goes on without a caller (its request in flight
+// is aborted and its shell deleted in the background) and is counted as
+// abandoned until it ends. If the WinRM library itself is stuck, the
+// goroutine never ends, but it holds only one of MaxShells, not a slot.
 func (d *Driver) runScript(ctx context.Context, c call, script string) (rawResult, error) {
 	line := commandLine(script)
 	if len(line) > maxCommandLine {
@@ -123,36 +126,70 @@ func (d *Driver) runScript(ctx context.Context, c call, script string) (rawResul
 		reason, msg, err := ctxError(ctx, ctx.Err(), d.timeout.String())
 		return rawResult{}, c.fail(d, ErrTransient, reason, msg+" (waiting for a free slot on the host)", err)
 	}
+	defer func() { <-d.sem }()
+	cctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	select {
+	case d.shells <- struct{}{}:
+	case <-cctx.Done():
+		reason, msg, err := ctxError(ctx, cctx.Err(), d.timeout.String())
+		return rawResult{}, c.fail(d, ErrTransient, reason,
+			fmt.Sprintf("%s (the host still has %d commands whose callers gave up)", msg, d.Abandoned()), err)
+	}
 	d.bgMu.RLock()
 	select {
 	case <-d.closed:
 		d.bgMu.RUnlock()
-		<-d.sem
+		<-d.shells
 		return rawResult{}, c.fail(d, ErrPermanent, ReasonInvalidArgument, "driver closed", nil)
 	default:
 	}
 	d.bg.Add(1)
 	d.bgMu.RUnlock()
-	cctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
 	type outcome struct {
 		r   rawResult
 		err error
 	}
 	done := make(chan outcome, 1)
+	// left is set (under the lock) when the caller stops waiting, so the
+	// goroutine knows whether it ends an abandoned command.
+	var mu sync.Mutex
+	var left time.Time
+	var stuck *time.Timer
 	go func() {
 		defer d.bg.Done()
-		defer func() { <-d.sem }()
+		defer func() { <-d.shells }()
 		r, err := d.exec(cctx, line)
+		mu.Lock()
+		defer mu.Unlock()
+		if !left.IsZero() {
+			stuck.Stop()
+			d.abandoned.Add(-1)
+			d.log.Info("winrm abandoned command ended", "op", c.op, "vm", c.vm, "after", time.Since(left))
+		}
 		done <- outcome{r, err}
 	}()
 	var o outcome
 	select {
 	case o = <-done:
 	case <-cctx.Done():
+		mu.Lock()
 		select {
 		case o = <-done: // finished just in time: keep the result
+			mu.Unlock()
 		default:
+			left = time.Now()
+			n := d.abandoned.Add(1)
+			// Its requests are aborted and its shell deletion is bounded:
+			// a goroutine still running after that is stuck in the library.
+			stuck = time.AfterFunc(d.opTimeout+cleanupTimeout, func() {
+				d.log.Error("winrm command stuck in the WinRM library after its caller gave up; its goroutine is left behind", "op", c.op, "vm", c.vm, "abandoned", d.Abandoned())
+			})
+			mu.Unlock()
+			d.log.Warn("winrm command abandoned: its caller stopped waiting, the host's slot is free again", "op", c.op, "vm", c.vm, "abandoned", n)
+			if d.onAbandoned != nil {
+				d.onAbandoned(d.host)
+			}
 			reason, msg, err := ctxError(ctx, cctx.Err(), d.timeout.String())
 			return rawResult{}, c.fail(d, ErrTransient, reason, msg, err)
 		}

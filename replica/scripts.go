@@ -83,7 +83,16 @@ const (
   [ordered]@{ result = $res; discarded = $d } | ConvertTo-Json -Compress
 `
 
-	bodyStopVM = `  if (@('Off', 'Saved', 'OffCritical', 'SavedCritical') -contains [string]$v.State) { $res = 'already' } else { Stop-VM -VM $v -Force }
+	// Stop bodies, one per StopMode. -TurnOff comes with -Force, which
+	// only keeps Stop-VM from asking for confirmation (a prompt fails on a
+	// non-interactive host).
+	bodyStopShutdown = `  if (@('Off', 'Saved', 'OffCritical', 'SavedCritical') -contains [string]$v.State) { $res = 'already' } else { Stop-VM -VM $v }
+` + printResult
+
+	bodyStopForce = `  if (@('Off', 'Saved', 'OffCritical', 'SavedCritical') -contains [string]$v.State) { $res = 'already' } else { Stop-VM -VM $v -Force }
+` + printResult
+
+	bodyStopTurnOff = `  if (@('Off', 'Saved', 'OffCritical', 'SavedCritical') -contains [string]$v.State) { $res = 'already' } else { Stop-VM -VM $v -TurnOff -Force }
 ` + printResult
 
 	// Register in place; if the import is refused, ask Compare-VM why:
@@ -159,6 +168,15 @@ const (
 ` + printResult
 )
 
+var stopBodies = map[StopMode]string{StopShutdown: bodyStopShutdown, StopForce: bodyStopForce, StopTurnOff: bodyStopTurnOff}
+
+// identityScript reads the host's own names: what Hyper-V Replica reports
+// for it as a primary server (FullyQualifiedDomainName) and its computer
+// name. It takes no input.
+const identityScript = scriptHead + `  $h = @(Get-VMHost)[0]
+  [ordered]@{ computer = [string]$h.ComputerName; fqdn = [string]$h.FullyQualifiedDomainName } | ConvertTo-Json -Compress
+` + scriptTail
+
 // Script is one rendered script, for the golden files and the parser check.
 type Script struct {
 	Name string // stable file name part: "start_vm"
@@ -188,8 +206,11 @@ func Scripts(in ScriptInput) ([]Script, error) {
 	kerb.Auth, kerb.Thumbprint = "Kerberos", ""
 	gens := []gen{
 		{"inspect", func() (string, error) { return inspectScript(in.VM) }},
+		{"identity", func() (string, error) { return identityScript, nil }},
 		{"start_vm", func() (string, error) { return actionScript(in.VM, bodyStartVM) }},
-		{"stop_vm", func() (string, error) { return actionScript(in.VM, bodyStopVM) }},
+		{"stop_vm_shutdown", func() (string, error) { return actionScript(in.VM, bodyStopShutdown) }},
+		{"stop_vm_force", func() (string, error) { return actionScript(in.VM, bodyStopForce) }},
+		{"stop_vm_turnoff", func() (string, error) { return actionScript(in.VM, bodyStopTurnOff) }},
 		{"register", func() (string, error) { return registerScript(in.VM, in.ConfigPath) }},
 		{"enable_replica", func() (string, error) { return actionScript(in.VM, bodyEnableReplica) }},
 		{"enable_primary_kerberos", func() (string, error) { return settingsScript(in.VM, in.ReplicaHost, kerb, bodyEnablePrimary) }},

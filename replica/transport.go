@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -18,11 +19,26 @@ import (
 	"github.com/masterzen/winrm/soap"
 )
 
-// maxResponse bounds one WS-Man response body. Requests ask for envelopes
-// of at most envelopeSize bytes; anything far bigger is not WinRM.
+// maxResponse bounds what is read of one WS-Man response body. Requests
+// ask for envelopes of at most envelopeSize bytes; anything far bigger is
+// not WinRM.
 const (
 	envelopeSize = 153600
 	maxResponse  = 4 << 20
+)
+
+// Limits on the shape of a SOAP reply before the WinRM library parses it.
+// The library (simplexml and goxpath) has no limits and evaluates its
+// "//" queries in time quadratic in the nesting depth: 10,000 nested
+// elements cost 17 s of CPU, 1.5 MB of them never finish, and the command
+// holds its host's slot meanwhile. A real reply is at most the
+// MaxEnvelopeSize the request asked for, nests about ten levels and has a
+// few dozen elements; within these limits the library parses any reply in
+// well under 200 ms.
+const (
+	maxReplyBytes    = 2 * envelopeSize
+	maxReplyDepth    = 64
+	maxReplyElements = 10000
 )
 
 // transport is the masterzen Transporter of one command. masterzen's own
@@ -84,32 +100,110 @@ func (t *transport) Post(_ *winrm.Client, m *soap.SoapMessage) (string, error) {
 		return "", &transportError{kind: ErrUnknown, reason: ReasonHTTPStatus, status: resp.StatusCode,
 			msg: fmt.Sprintf("HTTP %d response larger than %d bytes", resp.StatusCode, maxResponse)}
 	}
-	return checkResponse(resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	return checkResponse(req.URL.Host, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 }
 
 // checkResponse turns a WS-Man HTTP response into its body or an error.
-func checkResponse(status int, contentType string, body []byte) (string, error) {
+// hostPort is the endpoint's host:port, for messages. A 401 and an answer
+// that is not WS-Management at all (an HTML page, another API) are
+// permanent with their own reasons: retrying cannot help, and the admin
+// needs to know which of the two to fix. Gateway errors stay transient.
+func checkResponse(hostPort string, status int, contentType string, body []byte) (string, error) {
+	if status == http.StatusUnauthorized {
+		msg := "HTTP 401: the WinRM credentials were refused by " + hostPort +
+			" (check winrm.username and the password, and that the auth method is enabled on the host: winrm get winrm/config/service/auth; Basic also needs a local account, and AllowUnencrypted over http)"
+		if len(bytes.TrimSpace(body)) > 0 && !strings.Contains(strings.ToLower(contentType), "application/soap+xml") {
+			// WinRM's own 401 has no body: this may be another service.
+			msg += fmt.Sprintf("; the answer carried a %q body, which a WinRM service does not send: check also the URL/port", contentType)
+		}
+		return "", &transportError{kind: ErrPermanent, reason: ReasonAuthRefused, status: status, msg: msg}
+	}
+	gateway := status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout
+	if looksHTML(contentType, body) && !gateway {
+		return "", &transportError{kind: ErrPermanent, reason: ReasonNotWinRM, status: status,
+			msg: fmt.Sprintf("%s answered with an HTML page, not WS-Management: check the URL/port (HTTP %d)", hostPort, status)}
+	}
 	soapBody := strings.Contains(strings.ToLower(contentType), "application/soap+xml")
 	if soapBody {
+		if err := checkReplyShape(body); err != nil {
+			err.status = status
+			return "", err
+		}
 		if f, ok := parseFault(body); ok {
 			return "", f.err(status)
 		}
 	}
 	switch {
-	case status == http.StatusUnauthorized:
-		return "", &transportError{kind: ErrPermanent, reason: ReasonAuth, status: status,
-			msg: "HTTP 401: the host rejected the credentials (check username, password, auth mode, and that the host allows it over this transport)"}
 	case status == http.StatusOK && soapBody:
 		return string(body), nil
-	case status == http.StatusOK:
-		return "", &transportError{kind: ErrUnknown, reason: ReasonHTTPStatus, status: status,
-			msg: fmt.Sprintf("HTTP 200 with content type %q, not a SOAP response; is the endpoint a WinRM listener?", contentType)}
+	case gateway:
+		return "", &transportError{kind: ErrTransient, reason: ReasonHTTPStatus, status: status,
+			msg: fmt.Sprintf("HTTP %d without a WS-Management fault", status)}
+	case !soapBody && (len(bytes.TrimSpace(body)) > 0 || status == http.StatusOK):
+		return "", &transportError{kind: ErrPermanent, reason: ReasonNotWinRM, status: status,
+			msg: fmt.Sprintf("%s answered HTTP %d with %q, not WS-Management: check the URL/port", hostPort, status, contentType)}
 	case status >= 500:
 		return "", &transportError{kind: ErrTransient, reason: ReasonHTTPStatus, status: status,
 			msg: fmt.Sprintf("HTTP %d without a WS-Management fault", status)}
 	default:
 		return "", &transportError{kind: ErrPermanent, reason: ReasonHTTPStatus, status: status,
 			msg: fmt.Sprintf("HTTP %d from the WinRM endpoint (check the URL: the path is /wsman)", status)}
+	}
+}
+
+// looksHTML reports whether a response is a web page: by its content type,
+// or by how its body starts (some servers label pages as anything).
+func looksHTML(contentType string, body []byte) bool {
+	ct := strings.ToLower(contentType)
+	if strings.HasPrefix(ct, "text/html") || strings.HasPrefix(ct, "application/xhtml+xml") {
+		return true
+	}
+	head := bytes.TrimLeft(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")), " \t\r\n")
+	head = head[:min(len(head), 14)]
+	return bytes.HasPrefix(bytes.ToLower(head), []byte("<!doctype html")) || bytes.HasPrefix(bytes.ToLower(head), []byte("<html"))
+}
+
+// checkReplyShape refuses a SOAP reply that is too big, nests too deep,
+// has too many elements or carries a DTD, with one streaming pass that
+// keeps nothing (see the limits above). A reply over the limits is
+// permanent: no WinRM service sends one, so something else answers (or
+// attacks) on that port, and asking again will not change it.
+func checkReplyShape(body []byte) *transportError {
+	if len(body) > maxReplyBytes {
+		return &transportError{kind: ErrPermanent, reason: ReasonMalformedReply,
+			msg: fmt.Sprintf("WinRM reply of %d bytes refused: larger than %d bytes (twice the MaxEnvelopeSize %d the request asked for)", len(body), maxReplyBytes, envelopeSize)}
+	}
+	dec := xml.NewDecoder(bytes.NewReader(body))
+	depth, elements := 0, 0
+	for {
+		tok, err := dec.RawToken()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return &transportError{kind: ErrUnknown, reason: ReasonMalformedReply,
+				msg: "WinRM reply is not well-formed XML", err: err}
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			elements++
+			if depth > maxReplyDepth {
+				return &transportError{kind: ErrPermanent, reason: ReasonMalformedReply,
+					msg: fmt.Sprintf("WinRM reply refused: elements nest deeper than %d levels", maxReplyDepth)}
+			}
+			if elements > maxReplyElements {
+				return &transportError{kind: ErrPermanent, reason: ReasonMalformedReply,
+					msg: fmt.Sprintf("WinRM reply refused: more than %d elements", maxReplyElements)}
+			}
+		case xml.EndElement:
+			depth--
+		case xml.Directive:
+			if bytes.HasPrefix(bytes.TrimSpace(t), []byte("DOCTYPE")) {
+				return &transportError{kind: ErrPermanent, reason: ReasonMalformedReply,
+					msg: "WinRM reply refused: it has a DTD (<!DOCTYPE>), which WS-Management never sends"}
+			}
+		}
 	}
 }
 

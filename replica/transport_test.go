@@ -170,14 +170,35 @@ func TestTransportFailures(t *testing.T) {
 		{name: "503 without fault", fake: &fakeWSMan{answer: func(string, int) *fakeAnswer {
 			return &fakeAnswer{status: 503, contentType: "text/html", body: "<h1>Service Unavailable</h1>"}
 		}}, kind: ErrTransient, reason: ReasonHTTPStatus, msg: "HTTP 503", seen: "Create"},
-		{name: "404 wrong path", fake: &fakeWSMan{answer: func(string, int) *fakeAnswer {
-			return &fakeAnswer{status: 404, contentType: "text/html", body: "Not Found"}
-		}}, kind: ErrPermanent, reason: ReasonHTTPStatus, msg: "HTTP 404", seen: "Create"},
+		{name: "502 from a proxy", fake: &fakeWSMan{answer: func(string, int) *fakeAnswer {
+			return &fakeAnswer{status: 502, contentType: "text/html", body: "<html><body>Bad Gateway</body></html>"}
+		}}, kind: ErrTransient, reason: ReasonHTTPStatus, msg: "HTTP 502", seen: "Create"},
+		{name: "404 HTML page", fake: &fakeWSMan{answer: func(string, int) *fakeAnswer {
+			return &fakeAnswer{status: 404, contentType: "text/html", body: `<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN"><HTML><HEAD><TITLE>Not Found</TITLE></HEAD><BODY><h2>Not Found</h2><hr><p>HTTP Error 404. The requested resource is not found.</p></BODY></HTML>`}
+		}}, kind: ErrPermanent, reason: ReasonNotWinRM, msg: "answered with an HTML page, not WS-Management: check the URL/port", seen: "Create"},
+		{name: "404 plain text", fake: &fakeWSMan{answer: func(string, int) *fakeAnswer {
+			return &fakeAnswer{status: 404, contentType: "text/plain; charset=utf-8", body: "404 page not found\n"}
+		}}, kind: ErrPermanent, reason: ReasonNotWinRM, msg: `answered HTTP 404 with "text/plain; charset=utf-8", not WS-Management: check the URL/port`, seen: "Create"},
+		{name: "500 HTML page", fake: &fakeWSMan{answer: func(string, int) *fakeAnswer {
+			return &fakeAnswer{status: 500, contentType: "text/html", body: "<html><body>Internal Server Error</body></html>"}
+		}}, kind: ErrPermanent, reason: ReasonNotWinRM, msg: "answered with an HTML page", seen: "Create"},
+		{name: "HTML without a content type", fake: &fakeWSMan{answer: func(string, int) *fakeAnswer {
+			return &fakeAnswer{status: 200, body: "\n  <html><head><title>Router</title></head></html>"}
+		}}, kind: ErrPermanent, reason: ReasonNotWinRM, msg: "answered with an HTML page", seen: "Create"},
+		{name: "HTML labelled SOAP", fake: &fakeWSMan{answer: func(string, int) *fakeAnswer {
+			return &fakeAnswer{status: 200, contentType: "application/soap+xml", body: "<!doctype html><html><body>login</body></html>"}
+		}}, kind: ErrPermanent, reason: ReasonNotWinRM, msg: "answered with an HTML page", seen: "Create"},
+		{name: "415 without a body", fake: &fakeWSMan{answer: func(string, int) *fakeAnswer {
+			return &fakeAnswer{status: 415}
+		}}, kind: ErrPermanent, reason: ReasonHTTPStatus, msg: "HTTP 415", seen: "Create"},
 		{name: "401", fake: &fakeWSMan{answer: func(string, int) *fakeAnswer { return &fakeAnswer{status: 401} }},
-			kind: ErrPermanent, reason: ReasonAuth, msg: "HTTP 401", seen: "Create"},
+			kind: ErrPermanent, reason: ReasonAuthRefused, msg: "the WinRM credentials were refused by 127.0.0.1:", seen: "Create"},
+		{name: "401 with an HTML page", fake: &fakeWSMan{answer: func(string, int) *fakeAnswer {
+			return &fakeAnswer{status: 401, contentType: "text/html", body: "<html><body>401 - Unauthorized</body></html>"}
+		}}, kind: ErrPermanent, reason: ReasonAuthRefused, msg: "check winrm.username and the password", seen: "Create"},
 		{name: "not soap", fake: &fakeWSMan{answer: func(string, int) *fakeAnswer {
 			return &fakeAnswer{status: 200, contentType: "text/html", body: "<html>router login</html>"}
-		}}, kind: ErrUnknown, reason: ReasonHTTPStatus, msg: `content type "text/html"`, seen: "Create"},
+		}}, kind: ErrPermanent, reason: ReasonNotWinRM, msg: "answered with an HTML page, not WS-Management", seen: "Create"},
 		{name: "connection cut during receive", fake: &fakeWSMan{answer: func(a string, _ int) *fakeAnswer {
 			if a == "Receive" {
 				return &fakeAnswer{hangUp: true}
@@ -213,6 +234,9 @@ func TestTransportFailures(t *testing.T) {
 				}
 				if strings.Contains(err.Error(), "OperationTimeout") {
 					t.Errorf("error text contains OperationTimeout (masterzen would poll again): %v", err)
+				}
+				if Reason(err) != tc.reason || IsPermanent(err) != (tc.kind == ErrPermanent) {
+					t.Errorf("Reason(err) = %q, IsPermanent = %v", Reason(err), IsPermanent(err))
 				}
 			}
 			// Delete runs after the response that ends the command; give
@@ -278,7 +302,7 @@ func FuzzCheckResponse(f *testing.F) {
 	f.Add(503, "text/html", "<h1>busy</h1>")
 	f.Add(500, "application/soap+xml", `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Reason><s:Text>OperationTimeout here</s:Text></s:Reason></s:Fault></s:Body></s:Envelope>`)
 	f.Fuzz(func(t *testing.T, status int, contentType, body string) {
-		out, err := checkResponse(status, contentType, []byte(body))
+		out, err := checkResponse("node1.corp:5985", status, contentType, []byte(body))
 		if err == nil {
 			if status != 200 || out != body {
 				t.Fatalf("status %d accepted", status)

@@ -38,6 +38,8 @@ type Metrics struct {
 	stepTime      *prometheus.HistogramVec
 	winrmRequests *prometheus.CounterVec
 	winrmTime     *prometheus.HistogramVec
+	winrmAbandon  *prometheus.CounterVec
+	hostIdentity  *prometheus.GaugeVec
 	ecxRequests   *prometheus.CounterVec
 	groupOwner    *prometheus.GaugeVec
 	queueDepth    prometheus.Gauge
@@ -72,6 +74,10 @@ func New(version string) *Metrics {
 			Help: "WinRM commands by host and outcome (ok, transient, permanent, unknown)."}, []string{"host", "outcome"}),
 		winrmTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "hvro_winrm_request_duration_seconds",
 			Help: "Duration of WinRM commands, by host.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}, []string{"host"}),
+		winrmAbandon: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hvro_winrm_abandoned_total",
+			Help: "WinRM commands whose caller stopped waiting (deadline or cancel) before the command ended, by host; the host's slot is freed at once and the command's goroutine finishes or, if the WinRM library is stuck, is left behind."}, []string{"host"}),
+		hostIdentity: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hvro_host_identity_mismatch",
+			Help: "1 when the identity a Hyper-V host reports (its computer name and domain) matches neither its ECX server name nor its replica_name or WinRM URL host (set replica_name), 0 when it matches; absent until learned."}, []string{"host"}),
 		ecxRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hvro_ecx_requests_total",
 			Help: "ECX RESTful API calls by cluster, endpoint and outcome (ok, auth, not_found, api_error, transport, decode)."}, []string{"cluster", "endpoint", "outcome"}),
 		groupOwner: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hvro_ecx_group_owner_info",
@@ -84,7 +90,7 @@ func New(version string) *Metrics {
 			Help: "Always 1; the version label says which hvro runs."}, []string{"version"}),
 	}
 	m.reg.MustRegister(m.pairState, m.pairHealth, m.pairDegraded, m.lastConverged, m.operations, m.operationTime, m.stepTime,
-		m.winrmRequests, m.winrmTime, m.ecxRequests, m.groupOwner, m.queueDepth, m.hookRequests, m.buildInfo,
+		m.winrmRequests, m.winrmTime, m.winrmAbandon, m.hostIdentity, m.ecxRequests, m.groupOwner, m.queueDepth, m.hookRequests, m.buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.buildInfo.WithLabelValues(version).Set(1)
 	return m
@@ -163,6 +169,22 @@ func (m *Metrics) WinRM(host, outcome string, d time.Duration) {
 	m.winrmRequests.WithLabelValues(host, outcome).Inc()
 	m.winrmTime.WithLabelValues(host).Observe(d.Seconds())
 }
+
+// WinRMAbandoned counts a WinRM command its caller stopped waiting for.
+func (m *Metrics) WinRMAbandoned(host string) { m.winrmAbandon.WithLabelValues(host).Inc() }
+
+// HostIdentity exports whether a host's learned identity matches none of
+// its configured names.
+func (m *Metrics) HostIdentity(host string, mismatch bool) {
+	v := 0.0
+	if mismatch {
+		v = 1
+	}
+	m.hostIdentity.WithLabelValues(host).Set(v)
+}
+
+// ForgetHostIdentity drops the series of a host no longer configured.
+func (m *Metrics) ForgetHostIdentity(host string) { m.hostIdentity.DeleteLabelValues(host) }
 
 // ECX counts one ECX API call.
 func (m *Metrics) ECX(cluster, endpoint, outcome string) {

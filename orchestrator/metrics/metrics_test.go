@@ -79,6 +79,8 @@ func TestLint(t *testing.T) {
 	m.Operation("reconcile", "succeeded", time.Second)
 	m.Step("start_vm", time.Second)
 	m.WinRM("node1", "ok", time.Second)
+	m.WinRMAbandoned("node1")
+	m.HostIdentity("node1", false)
 	m.ECX("cluster1", "http://192.0.2.10:29009", "ok")
 	m.Hook("cluster1", "start", "ok")
 	m.Pair("vm1", "Converged", "Normal", "", time.Now())

@@ -77,6 +77,8 @@ type envOptions struct {
 	configure func(string) string
 	// env is added to hvro's environment, e.g. a failpoint.
 	env []string
+	// topology edits the lab before it starts.
+	topology func(*lab.Topology)
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -131,6 +133,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 			Timing: &lab.HyperVTiming{InitialReplication: 200 * time.Millisecond, Resync: 200 * time.Millisecond,
 				Cycle: 100 * time.Millisecond, ErrorAfter: 500 * time.Millisecond, DiskSettle: 100 * time.Millisecond},
 		},
+	}
+	if o.topology != nil {
+		o.topology(topo)
 	}
 	l, err := lab.Start(context.Background(), topo, nil)
 	if err != nil {
@@ -298,14 +303,23 @@ type pairView struct {
 	Replication struct{ State, Health string }
 }
 
+// pair is vm1's view, the pair every env has.
 func (e *env) pair() pairView {
+	e.t.Helper()
+	return e.pairNamed("vm1")
+}
+
+func (e *env) pairNamed(name string) pairView {
 	e.t.Helper()
 	var r struct{ Pairs []pairView }
 	e.api("GET", "/v1/pairs", nil, &r)
-	if len(r.Pairs) != 1 {
-		e.t.Fatalf("pairs: %+v", r)
+	for _, p := range r.Pairs {
+		if p.Name == name {
+			return p
+		}
 	}
-	return r.Pairs[0]
+	e.t.Fatalf("no pair %s in %+v", name, r)
+	return pairView{}
 }
 
 // control calls the lab's control API and fails the test on an error;
@@ -355,6 +369,19 @@ func vmOn(st lab.State, host string) (hyperv.VMEntry, bool) {
 	return hyperv.VMEntry{}, false
 }
 
+// resolve is the lab host a name Hyper-V reports resolves to (its server
+// name, FQDN, identity or a DNS alias, in any case), "" for none.
+func resolve(st lab.State, name string) string {
+	for _, h := range st.Hosts {
+		for _, n := range append([]string{h.Name, h.FQDN, h.Identity}, h.DNSNames...) {
+			if name != "" && strings.EqualFold(n, name) {
+				return h.Name
+			}
+		}
+	}
+	return ""
+}
+
 // converged checks I4 on the lab: the VM runs on p only, replicating
 // p -> r, Replicating/Normal on both halves, and no live registration on
 // any other host keeps a relationship or an Error.
@@ -364,14 +391,14 @@ func converged(st lab.State, p, r string) error {
 		return fmt.Errorf("vm1 on %s: %+v (up %v), want running with live storage", p, pv, up)
 	}
 	if pv.Replication == nil || pv.Replication.Mode != "Primary" || pv.Replication.State != "Replicating" || pv.Replication.Health != "Normal" ||
-		!strings.HasPrefix(pv.Replication.ReplicaServer, r+".") {
+		resolve(st, pv.Replication.ReplicaServer) != r {
 		return fmt.Errorf("primary half on %s: %+v, want Primary/Replicating/Normal to %s", p, pv.Replication, r)
 	}
 	rv, up := vmOn(st, r)
 	if !up || rv.Storage != "live" || rv.Running {
 		return fmt.Errorf("vm1 on %s: %+v, want off with live storage", r, rv)
 	}
-	if rv.Replication == nil || rv.Replication.Mode != "Replica" || rv.Replication.State != "Replicating" || !strings.HasPrefix(rv.Replication.PrimaryServer, p+".") {
+	if rv.Replication == nil || rv.Replication.Mode != "Replica" || rv.Replication.State != "Replicating" || resolve(st, rv.Replication.PrimaryServer) != p {
 		return fmt.Errorf("replica half on %s: %+v, want Replica/Replicating from %s", r, rv.Replication, p)
 	}
 	for _, h := range st.Hosts {

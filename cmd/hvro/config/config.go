@@ -115,6 +115,11 @@ type API struct {
 type Server struct {
 	// WinRM is the host's WS-Management URL, e.g. http://node1:5985/wsman.
 	WinRM string `yaml:"winrm" json:"winrm"`
+	// ReplicaName is the name Hyper-V Replica uses for this host: what
+	// hvro gives Enable-VMReplication -ReplicaServerName when this host is
+	// the replica. Empty: the WinRM URL's host name, or the server name
+	// when the URL holds an IP address.
+	ReplicaName string `yaml:"replica_name,omitempty" json:"replica_name,omitempty"`
 }
 
 // Replication authentication types (Enable-VMReplication -AuthenticationType).

@@ -54,6 +54,7 @@ var docs = map[string]string{
 	"clusters[].hook_token_env":                  "name of a variable holding the hook token, instead of the file",
 	"clusters[].servers":                         "required: ECX server name -> Hyper-V host, e.g. node1: {winrm: \"http://node1.corp.example:5985/wsman\"}",
 	"clusters[].servers.*.winrm":                 "the host's WS-Management URL, path /wsman",
+	"clusters[].servers.*.replica_name":          "the name Hyper-V Replica uses for the host; empty: the winrm URL's host name (the server name for an IP URL)",
 	"pairs":                                      "the protected VMs (an entry's defaults are shown); several pairs may share a group",
 	"pairs[].name":                               "required, unique; A-Z a-z 0-9 _ . - (a metric label)",
 	"pairs[].vm_name":                            "the VM's name in Hyper-V; empty: name",

@@ -25,7 +25,9 @@ type Host struct {
 	Host    string // host name or IP address of URL
 	Port    int    // port of URL, or 5985 (http) / 5986 (https)
 	HTTPS   bool
-	WinRM   WinRM // the shared settings: username, password, auth, timeout, TLS
+	// ReplicaName is clusters[].servers.NAME.replica_name ("" when not set).
+	ReplicaName string
+	WinRM       WinRM // the shared settings: username, password, auth, timeout, TLS
 }
 
 // Hosts returns every Hyper-V host of cluster, ordered by server name.
@@ -50,12 +52,13 @@ func (c *Config) host(cl *Cluster, name string) (Host, bool) {
 		return Host{}, false
 	}
 	return Host{
-		Cluster: cl.Name,
-		Server:  name,
-		URL:     u.String(),
-		Host:    u.Hostname(),
-		Port:    urlPort(u),
-		HTTPS:   u.Scheme == "https",
-		WinRM:   c.WinRM,
+		Cluster:     cl.Name,
+		Server:      name,
+		URL:         u.String(),
+		Host:        u.Hostname(),
+		Port:        urlPort(u),
+		HTTPS:       u.Scheme == "https",
+		ReplicaName: cl.Servers[name].ReplicaName,
+		WinRM:       c.WinRM,
 	}, true
 }

@@ -83,6 +83,7 @@ func (k *checker) run() {
 	for i := range c.Clusters {
 		k.cluster(i, names, hosts)
 	}
+	k.uniqueReplicaNames()
 	k.pairs()
 	k.distinctTokens()
 	k.cleartext()
@@ -256,8 +257,61 @@ func (k *checker) cluster(i int, names map[string]int, hosts map[string]string) 
 			}
 		}
 		k.server(sp+".winrm", cl.Servers[name].WinRM, hosts)
+		k.replicaName(sp+".replica_name", cl.Servers[name].ReplicaName)
 	}
 }
+
+// replicaName checks the form of clusters[].servers.NAME.replica_name: a
+// host name (Hyper-V refuses IP addresses). uniqueReplicaNames checks it
+// names no other server.
+func (k *checker) replicaName(path, name string) {
+	if name == "" {
+		return
+	}
+	trimmed := strings.TrimSuffix(name, ".")
+	if net.ParseIP(strings.Trim(trimmed, "[]")) != nil {
+		k.add(path, "%s is an IP address: Hyper-V Replica needs a host name", quote(name))
+		return
+	}
+	if len(trimmed) > 253 || !hostNamePattern.MatchString(trimmed) {
+		k.add(path, "%s is not a host name (letters, digits and '-' in dot-separated labels)", quote(name))
+	}
+}
+
+// uniqueReplicaNames: a replica_name must not be another server's name,
+// WinRM URL host or replica_name, so that every name Hyper-V reports
+// stands for one host.
+func (k *checker) uniqueReplicaNames() {
+	owner := map[string]string{} // lower-case name -> server
+	for _, cl := range k.c.Clusters {
+		for _, h := range k.c.Hosts(cl.Name) {
+			for _, n := range []string{h.Server, h.Host} {
+				if n == "" || net.ParseIP(strings.Trim(n, "[]")) != nil || strings.EqualFold(n, "localhost") {
+					continue
+				}
+				if _, taken := owner[strings.ToLower(n)]; !taken {
+					owner[strings.ToLower(n)] = h.Server
+				}
+			}
+		}
+	}
+	for i, cl := range k.c.Clusters {
+		for _, name := range slices.Sorted(maps.Keys(cl.Servers)) {
+			rn := strings.ToLower(strings.TrimSuffix(cl.Servers[name].ReplicaName, "."))
+			if rn == "" {
+				continue
+			}
+			if other, taken := owner[rn]; taken && !strings.EqualFold(other, name) {
+				k.add(fieldPath(fmt.Sprintf("clusters[%d].servers", i), name)+".replica_name",
+					"%s already names server %s: each name must stand for one host", quote(cl.Servers[name].ReplicaName), other)
+				continue
+			}
+			owner[rn] = name
+		}
+	}
+}
+
+var hostNamePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
 
 func (k *checker) server(path, raw string, hosts map[string]string) {
 	if raw == "" {

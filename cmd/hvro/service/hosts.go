@@ -1,8 +1,8 @@
 package service
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -14,18 +14,19 @@ import (
 )
 
 // winrmHost builds the WinRM driver of one host.
-func winrmHost(h config.Host, peers func(string) string, m *metrics.Metrics, log *slog.Logger) (orchestrator.Host, error) {
+func winrmHost(h config.Host, names HostNames, m *metrics.Metrics, log *slog.Logger) (orchestrator.Host, error) {
 	w := h.WinRM
 	d, err := replica.New(h.Server, replica.Config{
 		Endpoint: h.URL, Username: w.Username, Password: w.Password.Value(), Auth: w.Auth,
 		InsecureSkipVerify: w.InsecureSkipVerify, CAFile: w.CAFile, Timeout: w.Timeout,
 		MaxConcurrent: w.MaxConcurrentPerHost, Logger: log,
-		OnRequest: func(host, outcome string, d time.Duration) { m.WinRM(host, outcome, d) },
+		OnRequest:   func(host, outcome string, d time.Duration) { m.WinRM(host, outcome, d) },
+		OnAbandoned: m.WinRMAbandoned,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return replicaHost{d, peers}, nil
+	return replicaHost{d: d, key: hostKey(h.Server), names: names}, nil
 }
 
 func isTransient(err error) bool { return replica.IsTransient(err) }
@@ -37,11 +38,36 @@ func permanentReason(err error) (string, bool) {
 	if !replica.IsPermanent(err) {
 		return "", false
 	}
-	var e *replica.Error
-	if errors.As(err, &e) && e.Reason != "" {
-		return e.Reason, true
+	return cmp.Or(replica.Reason(err), "permanent"), true
+}
+
+// stopMode is the driver's StopMode for a stop step's mode ("shutdown",
+// "force", "turnoff"): "" is force, a shutdown through the guest that
+// ignores unsaved application data, which is what every stop step did
+// before modes existed. An unknown mode passes through, so the driver
+// refuses it with an error naming it.
+func stopMode(mode string) replica.StopMode {
+	if mode == "" {
+		return replica.StopForce
 	}
-	return "permanent", true
+	return replica.StopMode(mode)
+}
+
+// stopVM stops a VM and says how, for the step's journal line and the
+// hook's event.
+func stopVM(ctx context.Context, d *replica.Driver, ref replica.VMRef, mode replica.StopMode) (string, error) {
+	r, err := d.StopVM(ctx, ref, mode)
+	switch {
+	case err != nil:
+		return "", err
+	case r.AlreadyOff:
+		return "already off", nil
+	case mode == replica.StopTurnOff:
+		return "turned off (power cut, the guest did not shut down)", nil
+	case mode == replica.StopForce:
+		return "shut down (forced)", nil
+	}
+	return "shut down", nil
 }
 
 // Close closes the WinRM driver (Service.Shutdown, after the controller
@@ -52,13 +78,27 @@ func (h replicaHost) Close() error { return h.d.Close() }
 // replicaHost adapts the WinRM driver to the orchestrator's two verbs.
 type replicaHost struct {
 	d     *replica.Driver
-	peers func(hostKey string) string
+	key   string // this host's key
+	names HostNames
 }
 
+// Identity reads (once, then from the driver's cache) how the host names
+// itself.
+func (h replicaHost) Identity(ctx context.Context) (replica.Identity, error) {
+	return h.d.Identity(ctx)
+}
+
+// Inspect reads the VM and its replication, with the server names Hyper-V
+// reports translated into host keys (see HostNames). The host's own
+// identity is learned after its first successful inspection: it is up
+// then, and the names other hosts report for it resolve from then on.
 func (h replicaHost) Inspect(ctx context.Context, vm string) (orchestrator.HostView, error) {
 	v, err := h.d.Inspect(ctx, replica.VMRef{Name: vm})
 	if err != nil {
 		return orchestrator.HostView{}, err
+	}
+	if id, err := h.d.Identity(ctx); err == nil {
+		h.names.Learned(h.key, id)
 	}
 	var out orchestrator.HostView
 	if v.VM != nil {
@@ -66,7 +106,7 @@ func (h replicaHost) Inspect(ctx context.Context, vm string) (orchestrator.HostV
 	}
 	if r := v.Replication; r != nil {
 		out.Rep = &orchestrator.RepInfo{Mode: r.Mode, State: r.State, Health: r.Health,
-			Primary: r.PrimaryServer, Replica: r.ReplicaServer, LastReplication: r.LastReplication}
+			Primary: h.names.Key(ctx, r.PrimaryFQDN), Replica: h.names.Key(ctx, r.ReplicaFQDN), LastReplication: r.LastReplication}
 	}
 	return out, nil
 }
@@ -87,7 +127,10 @@ func (h replicaHost) Run(ctx context.Context, vm string, s orchestrator.Step, se
 		}
 		return "", nil
 	case orchestrator.StepStopVM:
-		return "", h.d.StopVM(ctx, ref) // a clean shutdown: hvro never pulls the plug
+		// A step without a mode is a forced shutdown through the guest,
+		// as before modes existed (see stopMode); an evacuation asks for
+		// each mode in turn.
+		return stopVM(ctx, h.d, ref, stopMode(string(s.Mode)))
 	case orchestrator.StepRegister:
 		r, err := h.d.Register(ctx, ref, s.ConfigPath)
 		switch {
@@ -108,7 +151,7 @@ func (h replicaHost) Run(ctx context.Context, vm string, s orchestrator.Step, se
 	case orchestrator.StepEnableReplica:
 		return "", h.d.EnableReplica(ctx, ref)
 	case orchestrator.StepEnablePrimary:
-		return "", h.d.EnablePrimary(ctx, ref, h.peers(s.Peer), rs)
+		return "", h.d.EnablePrimary(ctx, ref, h.names.Peer(s.Peer), rs)
 	case orchestrator.StepInitial:
 		return "", h.d.StartInitialReplication(ctx, ref, s.UseBackup)
 	case orchestrator.StepResume:
@@ -122,7 +165,7 @@ func (h replicaHost) Run(ctx context.Context, vm string, s orchestrator.Step, se
 	case orchestrator.StepCompleteFailover:
 		return "", h.d.CompleteFailover(ctx, ref)
 	case orchestrator.StepReverse:
-		return "", h.d.Reverse(ctx, ref, h.peers(s.Peer), rs)
+		return "", h.d.Reverse(ctx, ref, h.names.Peer(s.Peer), rs)
 	}
 	return "", fmt.Errorf("step %s has no WinRM action", s.Kind)
 }

@@ -27,12 +27,14 @@ import (
 	"github.com/hvro/hvro/orchestrator"
 	"github.com/hvro/hvro/orchestrator/httpapi"
 	"github.com/hvro/hvro/orchestrator/metrics"
+	"github.com/hvro/hvro/replica"
 	"github.com/hvro/hvro/store"
 )
 
-// HostFactory builds the driver of one Hyper-V host.
-// peers maps a host key to the name Hyper-V replicates to.
-type HostFactory func(h config.Host, peers func(hostKey string) string, m *metrics.Metrics, log *slog.Logger) (orchestrator.Host, error)
+// HostFactory builds the driver of one Hyper-V host. names knows the
+// names of every host: what Hyper-V replicates to (Peer) and which host a
+// name Hyper-V reports stands for (Key).
+type HostFactory func(h config.Host, names HostNames, m *metrics.Metrics, log *slog.Logger) (orchestrator.Host, error)
 
 // Options are what the caller adds to the configuration.
 type Options struct {
@@ -59,9 +61,9 @@ type Service struct {
 	// are closed only in Shutdown, after the controller stopped. Their
 	// idle connections time out on their own meanwhile.
 	retired []orchestrator.Host
-	// peers maps a host key to the name Hyper-V replicates to, for every
-	// driver: a driver kept across a reload learns the new hosts' names.
-	peers   map[string]string
+	// names knows every host's names for every driver: a driver kept
+	// across a reload learns the new hosts' names.
+	names   *hostNames
 	load    func() (*config.Config, error)
 	pollers context.CancelFunc
 	pollWG  sync.WaitGroup
@@ -90,7 +92,8 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 		return nil, fmt.Errorf("open the store: %w", err)
 	}
 	s.store = st
-	s.peers = peerNames(cfg)
+	s.names = newHostNames(cfg, s.metrics, opts.Logger.With("component", "winrm"))
+	s.names.learners = s.identityLearners
 	drivers, _, err := s.buildDrivers(cfg, nil)
 	if err != nil {
 		closeHosts(context.Background(), slices.Collect(maps.Values(drivers)), s.log)
@@ -156,36 +159,20 @@ func (s *Service) host(name string) (orchestrator.Host, bool) {
 // server names unique across clusters).
 func hostKey(server string) string { return strings.ToLower(server) }
 
-// replicaServerName is what Hyper-V is told to replicate to: the WinRM
-// URL's DNS name (an FQDN Kerberos can use), or the ECX server name when
-// the URL holds an IP address, which Enable-VMReplication refuses.
-func replicaServerName(h config.Host) string {
-	if net.ParseIP(strings.Trim(h.Host, "[]")) != nil || h.Host == "" || strings.EqualFold(h.Host, "localhost") {
-		return h.Server
-	}
-	return h.Host
-}
-
-// peerNames maps every host key of cfg to replicaServerName.
-func peerNames(cfg *config.Config) map[string]string {
-	names := map[string]string{}
-	for _, c := range cfg.Clusters {
-		for _, h := range cfg.Hosts(c.Name) {
-			names[hostKey(h.Server)] = replicaServerName(h)
-		}
-	}
-	return names
-}
-
-// peer is the name Hyper-V replicates to for a host key, from the
-// configuration in force.
-func (s *Service) peer(key string) string {
+// identityLearners are the current drivers that can read their host's
+// identity, by host key.
+func (s *Service) identityLearners() map[string]func(context.Context) (replica.Identity, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n, ok := s.peers[key]; ok {
-		return n
+	out := map[string]func(context.Context) (replica.Identity, error){}
+	for k, d := range s.drivers {
+		if l, ok := d.(interface {
+			Identity(context.Context) (replica.Identity, error)
+		}); ok {
+			out[k] = l.Identity
+		}
 	}
-	return key
+	return out
 }
 
 // buildDrivers makes a driver for every host of cfg. A host for which
@@ -204,7 +191,7 @@ func (s *Service) buildDrivers(cfg *config.Config, reuse func(key string) (orche
 					continue
 				}
 			}
-			d, err := s.opts.Hosts(h, s.peer, s.metrics, s.log.With("component", "winrm", "host", h.Server))
+			d, err := s.opts.Hosts(h, s.names, s.metrics, s.log.With("component", "winrm", "host", h.Server))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("clusters %s servers %s: %w", c.Name, h.Server, err))
 				continue
@@ -497,7 +484,7 @@ func (s *Service) Reload(cfg *config.Config) error {
 		return fmt.Errorf("%s changed: restart hvro to apply; nothing was reloaded", strings.Join(fixed, ", "))
 	}
 	s.mu.Lock()
-	oldDrivers, oldPeers := s.drivers, s.peers
+	oldDrivers := s.drivers
 	s.mu.Unlock()
 	// Hosts whose settings did not change keep their driver.
 	drivers, fresh, err := s.buildDrivers(cfg, func(k string) (orchestrator.Host, bool) {
@@ -512,22 +499,23 @@ func (s *Service) Reload(cfg *config.Config) error {
 	// can fail, has taken the new pairs, the old pairs see the old drivers.
 	// Hosts only the new configuration has are added right away, so a pair
 	// that SetPairs queues finds them at once.
-	newPeers := peerNames(cfg)
-	stagedDrivers, stagedPeers := maps.Clone(oldDrivers), maps.Clone(oldPeers)
+	stagedDrivers := maps.Clone(oldDrivers)
 	for k, d := range drivers {
 		if _, ok := stagedDrivers[k]; !ok {
-			stagedDrivers[k], stagedPeers[k] = d, newPeers[k]
+			stagedDrivers[k] = d
 		}
 	}
 	s.mu.Lock()
-	s.drivers, s.peers = stagedDrivers, stagedPeers
+	s.drivers = stagedDrivers
 	s.mu.Unlock()
+	s.names.configure(old, cfg) // old names win until SetPairs took the new pairs
 	if err := s.ctrl.SetPairs(pairsOf(cfg), clustersOf(cfg)); err != nil {
 		// The controller kept its old pairs and clusters, which name old
 		// hosts only: no pass was handed a new driver.
 		s.mu.Lock()
-		s.drivers, s.peers = oldDrivers, oldPeers
+		s.drivers = oldDrivers
 		s.mu.Unlock()
+		s.names.configure(old)
 		closeHosts(context.Background(), slices.Collect(maps.Values(fresh)), s.log)
 		return fmt.Errorf("apply pairs: %w; nothing was reloaded", err)
 	}
@@ -541,8 +529,9 @@ func (s *Service) Reload(cfg *config.Config) error {
 			s.retired = append(s.retired, d) // removed, or its settings changed
 		}
 	}
-	s.drivers, s.peers, s.cfg = drivers, newPeers, cfg
+	s.drivers, s.cfg = drivers, cfg
 	s.mu.Unlock()
+	s.names.configure(cfg)
 	if s.pollers != nil {
 		s.pollers()
 		s.pollWG.Wait()

@@ -57,10 +57,10 @@ type fakeHosts struct {
 	built []*fakeHost
 }
 
-func (f *fakeHosts) factory(h config.Host, peers func(string) string, _ *metrics.Metrics, _ *slog.Logger) (orchestrator.Host, error) {
+func (f *fakeHosts) factory(h config.Host, names HostNames, _ *metrics.Metrics, _ *slog.Logger) (orchestrator.Host, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	d := &fakeHost{name: h.Server, url: h.URL, peers: peers}
+	d := &fakeHost{name: h.Server, url: h.URL, peers: names.Peer}
 	f.built = append(f.built, d)
 	return d, nil
 }

@@ -106,6 +106,7 @@ func (h *Host) commandTable() *ps.CommandTable {
 	add("Complete-VMFailover", vmParams(), vmSets, (*exec).completeFailover)
 	add("Stop-VMFailover", vmParams(), vmSets, (*exec).stopFailover)
 	add("Get-VMReplicationServer", []ps.Param{{Name: "ComputerName", Type: ps.TStringArray, Position: -1}}, nil, (*exec).getReplicationServer)
+	add("Get-VMHost", []ps.Param{{Name: "ComputerName", Type: ps.TStringArray, Position: 0}}, nil, (*exec).getVMHost)
 	add("Set-VMReplicationServer", []ps.Param{
 		{Name: "ReplicationEnabled", Aliases: []string{"RepEnabled"}, Type: ps.TBool, Position: 0},
 		{Name: "AllowedAuthenticationType", Aliases: []string{"AuthType"}, Type: ps.TEnum, Enum: recoveryAuthEnum, Position: 1},
@@ -147,7 +148,7 @@ func (h *Host) wrap(name string, run func(x *exec) error) func(c *ps.Call) error
 		}
 		w.tick()
 		x := &exec{c: c, h: h, w: w}
-		if kind, ok := w.takeFault(h, name); ok {
+		if kind, ok := w.takeFault(h, name, c); ok {
 			return c.WriteError(hvError(kind, x.subject()))
 		}
 		return run(x)
@@ -156,7 +157,7 @@ func (h *Host) wrap(name string, run func(x *exec) error) func(c *ps.Call) error
 
 func (h *Host) isLocalName(n string) bool {
 	n = strings.ToLower(strings.TrimSpace(n))
-	return n == "localhost" || n == "." || n == "127.0.0.1" || n == strings.ToLower(h.Name) || n == h.FQDN
+	return n == "localhost" || n == "." || n == "127.0.0.1" || h.hasName(n)
 }
 
 // subject names the VM a failing call was about, for injected faults.
@@ -406,8 +407,16 @@ func (x *exec) stopVM() error {
 			return nil
 		}
 		t.reg.running = false
-		if x.c.Bool("Save") {
+		switch {
+		case x.c.Bool("Save"):
 			cfg.Saved = ValidSavedState
+			t.reg.lastStop = "save"
+		case x.c.Bool("TurnOff"):
+			t.reg.lastStop = "turnoff"
+		case x.c.Bool("Force"):
+			t.reg.lastStop = "force"
+		default:
+			t.reg.lastStop = "shutdown"
 		}
 		x.passthru(t)
 		return nil
@@ -723,7 +732,7 @@ func (x *exec) enableReplication() error {
 		if cfg.Rep != nil {
 			return hvError("replication_already_enabled", cfg.Name)
 		}
-		r := &Replication{Mode: Primary, State: ReadyForInitialReplication, Health: Normal, FrequencySec: 300, PrimaryServer: x.h.FQDN, RecoveryHistory: 0}
+		r := &Replication{Mode: Primary, State: ReadyForInitialReplication, Health: Normal, FrequencySec: 300, PrimaryServer: x.h.Identity, RecoveryHistory: 0}
 		if e := x.settings(r); e != nil {
 			return e
 		}
@@ -736,15 +745,16 @@ func (x *exec) enableReplication() error {
 	})
 }
 
-// replicaServer finds the host named server for the primary half r on
-// this host, records its FQDN in r, and checks it is up and takes
-// replication from here with r's authentication and port.
+// replicaServer resolves server, the Replica server name as given, for
+// the primary half r on this host, records the name as given in r (Hyper-V
+// keeps it and resolves it again for every cycle), and checks the host is
+// up and takes replication from here with r's authentication and port.
 func (x *exec) replicaServer(server string, r *Replication) (*Host, *ps.ErrorRecord) {
 	rh := x.w.hostByName(server)
 	if rh == nil {
 		return nil, hvError("replica_unresolved", server)
 	}
-	r.ReplicaServer = rh.FQDN
+	r.ReplicaServer = server
 	if !rh.up {
 		return nil, hvError("replica_unreachable", server, r.Port)
 	}
@@ -758,7 +768,7 @@ func (x *exec) replicaServer(server string, r *Replication) (*Host, *ps.ErrorRec
 // must be a Replica waiting for this primary, or absent (then Hyper-V
 // creates it in the server's default storage location).
 func (x *exec) linkReplica(cfg *VMConfig, r *Replication, server string) *ps.ErrorRecord {
-	r.ReplicaServer = strings.ToLower(server)
+	r.ReplicaServer = server
 	rh, e := x.replicaServer(server, r)
 	if e != nil {
 		return e
@@ -767,7 +777,7 @@ func (x *exec) linkReplica(cfg *VMConfig, r *Replication, server string) *ps.Err
 	if reg == nil {
 		path := rh.repServer.DefaultStorage + `\Hyper-V Replica\Virtual Machines\` + cfg.ID + ".vmcx"
 		rcfg := &VMConfig{ID: cfg.ID, Name: cfg.Name, Path: path, Generation: cfg.Generation, MemoryMB: cfg.MemoryMB,
-			Rep: &Replication{Mode: Replica, State: WaitingForInitialReplication, Health: Normal, PrimaryServer: x.h.FQDN, FrequencySec: r.FrequencySec, AllowedPrimaryServer: "*"}}
+			Rep: &Replication{Mode: Replica, State: WaitingForInitialReplication, Health: Normal, PrimaryServer: x.h.Identity, FrequencySec: r.FrequencySec, AllowedPrimaryServer: "*"}}
 		rh.local[strings.ToLower(path)] = rcfg
 		rh.regs[strings.ToLower(cfg.ID)] = &Registration{ID: cfg.ID, Path: path}
 		return nil
@@ -777,17 +787,17 @@ func (x *exec) linkReplica(cfg *VMConfig, r *Replication, server string) *ps.Err
 	}
 	rcfg := x.w.config(rh, reg)
 	if rcfg == nil || rcfg.Rep == nil || rcfg.Rep.Mode != Replica || rcfg.Rep.State != WaitingForInitialReplication ||
-		(rcfg.Rep.PrimaryServer != "" && !strings.EqualFold(rcfg.Rep.PrimaryServer, x.h.FQDN)) ||
+		(rcfg.Rep.PrimaryServer != "" && !x.h.hasName(rcfg.Rep.PrimaryServer)) ||
 		!allowedPrimary(rcfg.Rep.AllowedPrimaryServer, x.h) {
 		return hvError("replica_vm_conflict", rh.FQDN, cfg.Name, cfg.ID)
 	}
-	rcfg.Rep.PrimaryServer = x.h.FQDN
+	rcfg.Rep.PrimaryServer = x.h.Identity
 	rcfg.Rep.FrequencySec = r.FrequencySec
 	return nil
 }
 
 func allowedPrimary(allowed string, h *Host) bool {
-	return allowed == "" || allowed == "*" || strings.EqualFold(allowed, h.FQDN) || strings.EqualFold(allowed, h.Name)
+	return allowed == "" || allowed == "*" || h.hasName(allowed)
 }
 
 func (x *exec) startInitialReplication() error {
@@ -896,7 +906,7 @@ func (x *exec) reverse(t target, cfg *VMConfig) *ps.ErrorRecord {
 	if server == "" {
 		server = r.PrimaryServer
 	}
-	next := &Replication{Mode: Primary, Health: Normal, PrimaryServer: x.h.FQDN, FrequencySec: r.FrequencySec,
+	next := &Replication{Mode: Primary, Health: Normal, PrimaryServer: x.h.Identity, FrequencySec: r.FrequencySec,
 		Port: 80, Auth: "Kerberos", Compression: true}
 	if e := x.settings(next); e != nil {
 		return e
@@ -916,11 +926,11 @@ func (x *exec) reverse(t target, cfg *VMConfig) *ps.ErrorRecord {
 		// changes it sent before failing over are already here.
 		now := x.w.now()
 		next.State, next.LastReplication = Replicating, now
-		ocfg.Rep = &Replication{Mode: Replica, State: Replicating, Health: Normal, PrimaryServer: x.h.FQDN, FrequencySec: next.FrequencySec, AllowedPrimaryServer: "*", LastReplication: now}
+		ocfg.Rep = &Replication{Mode: Replica, State: Replicating, Health: Normal, PrimaryServer: x.h.Identity, FrequencySec: next.FrequencySec, AllowedPrimaryServer: "*", LastReplication: now}
 	case ocfg != nil && ocfg.Rep != nil && ocfg.Rep.Mode == Replica && ocfg.Rep.State == WaitingForInitialReplication:
 		// Unplanned failover: the old primary was set -AsReplica.
 		next.State = ReadyForInitialReplication
-		ocfg.Rep.PrimaryServer = x.h.FQDN
+		ocfg.Rep.PrimaryServer = x.h.Identity
 	default:
 		return hvError("replica_vm_conflict", oh.FQDN, cfg.Name, cfg.ID)
 	}
@@ -1073,6 +1083,11 @@ func (x *exec) stopFailover() error {
 		x.passthru(t)
 		return nil
 	})
+}
+
+func (x *exec) getVMHost() error {
+	x.c.Write(vmHostObject(x.h))
+	return nil
 }
 
 func (x *exec) getReplicationServer() error {

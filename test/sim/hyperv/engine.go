@@ -97,7 +97,7 @@ func (w *World) tickPrimary(h *Host, cfg *VMConfig, now time.Time, t Timing) {
 // is empty when replication can flow, otherwise the catalogue error name.
 func (w *World) replicaFor(h *Host, cfg *VMConfig) (*VMConfig, string) {
 	r := cfg.Rep
-	if !strings.EqualFold(r.PrimaryServer, h.FQDN) {
+	if !h.hasName(r.PrimaryServer) {
 		// The configuration was registered on another host after the
 		// relationship was made: the replica server expects the old one.
 		return nil, "replica_not_accepting"
@@ -117,7 +117,7 @@ func (w *World) replicaFor(h *Host, cfg *VMConfig) (*VMConfig, string) {
 		return nil, "replica_unreachable"
 	}
 	rcfg := w.config(rh, reg)
-	if rcfg == nil || rcfg.Rep == nil || rcfg.Rep.Mode != Replica || !strings.EqualFold(rcfg.Rep.PrimaryServer, h.FQDN) {
+	if rcfg == nil || rcfg.Rep == nil || rcfg.Rep.Mode != Replica || !h.hasName(rcfg.Rep.PrimaryServer) {
 		return nil, "replica_unreachable"
 	}
 	return rcfg, ""
@@ -146,7 +146,7 @@ func (h *Host) accepts(primary *Host, auth string, port int) bool {
 		return true
 	}
 	for _, s := range rs.AuthorizedServer {
-		if s == "*" || strings.EqualFold(s, primary.FQDN) || strings.EqualFold(s, primary.Name) {
+		if s == "*" || primary.hasName(s) {
 			return true
 		}
 	}

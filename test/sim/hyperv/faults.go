@@ -34,6 +34,9 @@ func (w *World) AddFault(f Fault) error {
 	if f.Times < 1 {
 		return fmt.Errorf("fault times %d: must be at least 1", f.Times)
 	}
+	if guestFaults[f.Error] && !strings.EqualFold(f.Cmdlet, "Stop-VM") {
+		return fmt.Errorf("fault error %q describes the guest's shutdown: only Stop-VM can have it, not %s", f.Error, f.Cmdlet)
+	}
 	cp := f
 	w.faults = append(w.faults, &cp)
 	return nil
@@ -47,9 +50,26 @@ func (w *World) ClearFaults() {
 	w.latency = map[string]time.Duration{}
 }
 
-func (w *World) takeFault(h *Host, cmdlet string) (string, bool) {
+// guestFaults are conditions of the guest, not of a call: a shutdown
+// through the guest's Shutdown integration service fails, with or without
+// -Force (shutdown_unavailable) or only without it (guest_locked).
+// -TurnOff and -Save do not involve the guest.
+var guestFaults = map[string]bool{"shutdown_unavailable": true, "guest_locked": true}
+
+// faultApplies tells whether a queued fault affects this call.
+func faultApplies(f *Fault, c *ps.Call) bool {
+	if !guestFaults[f.Error] {
+		return true
+	}
+	if c.Bool("TurnOff") || c.Bool("Save") {
+		return false
+	}
+	return f.Error == "shutdown_unavailable" || !c.Bool("Force")
+}
+
+func (w *World) takeFault(h *Host, cmdlet string, c *ps.Call) (string, bool) {
 	for i, f := range w.faults {
-		if strings.EqualFold(f.Cmdlet, cmdlet) && w.hostByName(f.Host) == h {
+		if strings.EqualFold(f.Cmdlet, cmdlet) && w.hostByName(f.Host) == h && faultApplies(f, c) {
 			f.Times--
 			if f.Times <= 0 {
 				w.faults = append(w.faults[:i], w.faults[i+1:]...)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -122,8 +123,16 @@ type ReplicationServer struct {
 
 // Host is one emulated Hyper-V host.
 type Host struct {
-	Name      string // short name, as ECX knows it
-	FQDN      string
+	Name string // short name, as ECX knows it
+	FQDN string // lower-case name.domain, one of the names that resolve to it
+	// ComputerName is the Windows computer name ($env:COMPUTERNAME),
+	// upper case by default; Identity is ComputerName.domain in their
+	// configured case, the name Hyper-V reports for this host as a
+	// primary server (Get-VMHost's FullyQualifiedDomainName).
+	ComputerName string
+	Identity     string
+	// DNSNames are further names that resolve to the host.
+	DNSNames  []string
 	up        bool
 	repServer ReplicationServer
 	regs      map[string]*Registration // by lower-case VM id
@@ -230,6 +239,7 @@ type Registration struct {
 	snap      *VMConfig // last configuration seen (viewLost)
 	snapState VMState   // state shown while lost
 	testVM    bool      // a "<name> - Test" VM created by Start-VMFailover -AsTest
+	lastStop  string    // how Stop-VM last stopped it (VMEntry.LastStop)
 }
 
 // ---- construction (used by the lab) ----
@@ -261,6 +271,7 @@ func (w *World) AddHost(name string, rs *ReplicationServer) (*Host, error) {
 	if w.cfg.Domain != "" {
 		h.FQDN = strings.ToLower(name) + "." + strings.ToLower(w.cfg.Domain)
 	}
+	h.setComputerName(strings.ToUpper(name))
 	if rs != nil {
 		h.repServer = *rs
 	}
@@ -270,7 +281,71 @@ func (w *World) AddHost(name string, rs *ReplicationServer) (*Host, error) {
 	return h, nil
 }
 
-// Host returns a host by short name or FQDN.
+func (h *Host) setComputerName(cn string) {
+	h.ComputerName, h.Identity = cn, cn
+	if d := h.world.cfg.Domain; d != "" {
+		h.Identity = cn + "." + d
+	}
+}
+
+// hasName reports whether n resolves to this host: its ECX server name,
+// FQDN, computer name, identity or a DNS alias, in any case.
+func (h *Host) hasName(n string) bool {
+	n = strings.TrimSuffix(strings.TrimSpace(n), ".")
+	if n == "" {
+		return false
+	}
+	for _, m := range append([]string{h.Name, h.FQDN, h.ComputerName, h.Identity}, h.DNSNames...) {
+		if strings.EqualFold(n, m) {
+			return true
+		}
+	}
+	return false
+}
+
+var netbiosName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,14}$`)
+var dnsName = regexp.MustCompile(`^(?i:[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.(?i:[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?))*$`)
+
+// SetHostNames gives a host a computer name other than its ECX server
+// name ("" keeps it) and DNS aliases (replacing the previous ones). No
+// name may resolve to two hosts.
+func (w *World) SetHostNames(host, computerName string, dnsNames []string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	h := w.hostByName(host)
+	if h == nil {
+		return fmt.Errorf("host %q: no such host", host)
+	}
+	if computerName != "" && !netbiosName.MatchString(computerName) {
+		return fmt.Errorf("host %s: computer name %q: want 1 to 15 letters, digits or '-'", host, computerName)
+	}
+	for _, n := range dnsNames {
+		if !dnsName.MatchString(n) || len(n) > 253 || net.ParseIP(n) != nil {
+			return fmt.Errorf("host %s: DNS name %q is not a host name", host, n)
+		}
+	}
+	names := append([]string{computerName}, dnsNames...)
+	if computerName != "" && w.cfg.Domain != "" {
+		names = append(names, computerName+"."+w.cfg.Domain)
+	}
+	for _, o := range w.hosts {
+		if o == h {
+			continue
+		}
+		for _, n := range names {
+			if n != "" && o.hasName(n) {
+				return fmt.Errorf("host %s: name %q already resolves to host %s", host, n, o.Name)
+			}
+		}
+	}
+	if computerName != "" {
+		h.setComputerName(computerName)
+	}
+	h.DNSNames = append([]string(nil), dnsNames...)
+	return nil
+}
+
+// Host returns a host by any name that resolves to it.
 func (w *World) Host(name string) (*Host, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -283,8 +358,8 @@ func (w *World) hostByName(name string) *Host {
 	if h, ok := w.hosts[n]; ok {
 		return h
 	}
-	for _, h := range w.hosts {
-		if h.FQDN == n {
+	for _, k := range w.order {
+		if h := w.hosts[k]; h.hasName(n) {
 			return h
 		}
 	}

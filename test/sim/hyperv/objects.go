@@ -128,7 +128,7 @@ func (w *World) vmObject(h *Host, v vmView) *ps.Object {
 		Set("VirtualMachineType", enumOf(vmTypeEnum, 3)).
 		Set("Notes", "").
 		Set("IsClustered", false).
-		Set("ComputerName", strings.ToUpper(h.Name)).
+		Set("ComputerName", h.ComputerName).
 		Set("IsDeleted", false).
 		Set("VMName", cfg.Name).
 		Set("VMId", guidOf(cfg.ID))
@@ -151,7 +151,7 @@ func plannedObject(h *Host, rep *compatReport) *ps.Object {
 		Set("Path", vmFolder(cfg.Path)).
 		Set("ConfigurationLocation", vmFolder(cfg.Path)).
 		Set("VirtualMachineType", enumOf(vmTypeEnum, 4)).
-		Set("ComputerName", strings.ToUpper(h.Name)).
+		Set("ComputerName", h.ComputerName).
 		Set("IsDeleted", false).
 		Set("VMName", cfg.Name).
 		Set("VMId", guidOf(cfg.ID))
@@ -205,7 +205,7 @@ func (w *World) replicationObject(h *Host, cfg *VMConfig) *ps.Object {
 		Set("LastAppliedLogTime", nullableTime(r.LastReplication)).
 		Set("AllowedPrimaryServer", r.AllowedPrimaryServer).
 		Set("TestVirtualMachine", test).
-		Set("ComputerName", strings.ToUpper(h.Name)).
+		Set("ComputerName", h.ComputerName).
 		Set("IsDeleted", false).
 		// Alias properties from the Hyper-V module's type data: the
 		// default table view and public scripts use these names.
@@ -247,7 +247,21 @@ func (w *World) replicationHealthObject(h *Host, cfg *VMConfig) *ps.Object {
 		Set("SuccessfulReplicationCount", int64(r.successful)).
 		Set("MissedReplicationCount", int64(r.missed)).
 		Set("ReplicationHealthDetails", details).
-		Set("ComputerName", strings.ToUpper(h.Name)).
+		Set("ComputerName", h.ComputerName).
+		Set("IsDeleted", false)
+	return o
+}
+
+// vmHostObject is Get-VMHost's answer, with the properties the emulator
+// models (the names of Hyper-V's VMHost type).
+func vmHostObject(h *Host) *ps.Object {
+	o := ps.NewObject(hvns + "VMHost")
+	o.Text = hvns + "VMHost"
+	o.Set("Name", h.ComputerName).
+		Set("ComputerName", h.ComputerName).
+		Set("FullyQualifiedDomainName", h.Identity).
+		Set("VirtualMachinePath", `C:\ProgramData\Microsoft\Windows\Hyper-V`).
+		Set("VirtualHardDiskPath", `C:\Users\Public\Documents\Hyper-V\Virtual Hard Disks`).
 		Set("IsDeleted", false)
 	return o
 }
@@ -273,7 +287,7 @@ func replicationServerObject(h *Host) *ps.Object {
 		Set("CertificateThumbprint", rs.Thumbprint).
 		Set("MonitoringInterval", timeSpan(12*time.Hour)).
 		Set("MonitoringStartTime", timeSpan(15*time.Hour)).
-		Set("ComputerName", strings.ToUpper(h.Name)).
+		Set("ComputerName", h.ComputerName).
 		Set("IsDeleted", false)
 	return o
 }

@@ -16,9 +16,10 @@ func (h *Host) RunPowerShell(ctx context.Context, script string, encoded bool) p
 	w := h.world
 	w.mu.Lock()
 	progress := w.progressNoise
+	computer := h.ComputerName
 	w.mu.Unlock()
 	env := map[string]string{
-		"COMPUTERNAME":           strings.ToUpper(h.Name),
+		"COMPUTERNAME":           computer,
 		"USERDOMAIN":             strings.ToUpper(firstLabel(w.cfg.Domain)),
 		"USERDNSDOMAIN":          strings.ToUpper(w.cfg.Domain),
 		"SystemRoot":             `C:\Windows`,

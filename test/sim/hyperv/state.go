@@ -16,8 +16,12 @@ type State struct {
 
 // HostState is one host and the VMs registered on it.
 type HostState struct {
-	Name              string            `json:"name"`
-	FQDN              string            `json:"fqdn"`
+	Name string `json:"name"`
+	FQDN string `json:"fqdn"`
+	// Identity is the name Hyper-V reports for the host as a primary
+	// server (computer name + domain, exact case); DNSNames its aliases.
+	Identity          string            `json:"identity"`
+	DNSNames          []string          `json:"dns_names,omitempty"`
 	Up                bool              `json:"up"`
 	ReplicationServer ReplicationServer `json:"replication_server"`
 	VMs               []VMEntry         `json:"vms"`
@@ -33,11 +37,16 @@ type VMEntry struct {
 	// Storage: live (configuration readable here), settling (disk just
 	// came online), lost (storage went away; last state shown, critical),
 	// unloaded (host booted without the storage; not listed).
-	Storage     string   `json:"storage"`
-	Disk        string   `json:"disk,omitempty"`
-	ConfigPath  string   `json:"config_path"`
-	SavedState  string   `json:"saved_state"`
-	TestVM      bool     `json:"test_vm,omitempty"`
+	Storage    string `json:"storage"`
+	Disk       string `json:"disk,omitempty"`
+	ConfigPath string `json:"config_path"`
+	SavedState string `json:"saved_state"`
+	TestVM     bool   `json:"test_vm,omitempty"`
+	// LastStop is how Stop-VM last stopped the VM on this host: shutdown
+	// (through the guest), force (through the guest, forced), turnoff
+	// (power cut) or save; "" when it never did. Hyper-V keeps this only
+	// in its event log; the emulator shows it so tests can tell.
+	LastStop    string   `json:"last_stop,omitempty"`
 	Replication *RepView `json:"replication,omitempty"`
 }
 
@@ -91,9 +100,9 @@ func (w *World) State() State {
 	w.tick()
 	st := State{DualRuns: append([]DualRun{}, w.dualRuns...)}
 	for _, h := range w.sortedHosts() {
-		hs := HostState{Name: h.Name, FQDN: h.FQDN, Up: h.up, ReplicationServer: h.repServer, VMs: []VMEntry{}}
+		hs := HostState{Name: h.Name, FQDN: h.FQDN, Identity: h.Identity, DNSNames: append([]string(nil), h.DNSNames...), Up: h.up, ReplicationServer: h.repServer, VMs: []VMEntry{}}
 		for _, reg := range sortedRegs(h) {
-			e := VMEntry{ID: reg.ID, Running: reg.running, Disk: reg.Disk, ConfigPath: reg.Path, TestVM: reg.testVM}
+			e := VMEntry{ID: reg.ID, Running: reg.running, Disk: reg.Disk, ConfigPath: reg.Path, TestVM: reg.testVM, LastStop: reg.lastStop}
 			switch {
 			case reg.view == viewLost:
 				e.Storage = "lost"

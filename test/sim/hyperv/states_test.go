@@ -58,10 +58,13 @@ var stateCases = map[string]func(l *lab){
 		l.fails("node1", `Start-VM vm1`, "prepared for a planned failover", "InvalidState,")
 	},
 	"S09": func(l *lab) {
-		for _, flags := range []string{"", " -Force", " -TurnOff"} {
+		for _, c := range []struct{ flags, stop string }{{"", "shutdown"}, {" -Force", "force"}, {" -TurnOff", "turnoff"}, {" -TurnOff -Force", "turnoff"}} {
 			l.ok("node1", `Start-VM vm1`)
-			l.ok("node1", `Stop-VM vm1`+flags)
-			l.expect("node1", "Off", "", "")
+			l.ok("node1", `Stop-VM vm1`+c.flags)
+			v := l.expect("node1", "Off", "", "")
+			if v.LastStop != c.stop || v.SavedState != "none" {
+				l.t.Fatalf("Stop-VM%s: last stop %q, saved state %s; want %q, none", c.flags, v.LastStop, v.SavedState, c.stop)
+			}
 		}
 	},
 	"S10": func(l *lab) {
@@ -213,13 +216,18 @@ var stateCases = map[string]func(l *lab){
 	"S31": func(l *lab) {
 		l.ok("node3", enableReplica)
 		l.ok("node1", enablePrimary)
+		// The replica server as typed; the primary as its own identity.
 		v := l.expect("node1", "", "Primary", "ReadyForInitialReplication")
-		if v.Replication.ReplicaServer != "node3.lab.local" || v.Replication.PrimaryServer != "node1.lab.local" {
+		if v.Replication.ReplicaServer != "node3" || v.Replication.PrimaryServer != "NODE1.lab.local" {
 			l.t.Fatalf("primary half %+v", v.Replication)
 		}
 		r := l.expect("node3", "", "Replica", "WaitingForInitialReplication")
-		if r.Replication.PrimaryServer != "node1.lab.local" {
+		if r.Replication.PrimaryServer != "NODE1.lab.local" {
 			l.t.Fatalf("replica half primary %q", r.Replication.PrimaryServer)
+		}
+		out := l.ok("node1", `Get-VMReplication vm1 | Select-Object PrimaryServer, ReplicaServer, PrimaryServerName, ReplicaServerName | ConvertTo-Json -Compress`)
+		if out != `{"PrimaryServer":"NODE1.lab.local","ReplicaServer":"node3","PrimaryServerName":"NODE1.lab.local","ReplicaServerName":"node3"}` {
+			l.t.Fatalf("Get-VMReplication: %s", out)
 		}
 	},
 	"S32": func(l *lab) {
@@ -245,7 +253,12 @@ var stateCases = map[string]func(l *lab){
 		l.fails("node1", enablePrimary, "Hyper-V cannot connect to the specified Replica server 'node3'. Error: A connection with the server could not be established (0x00002EFD).", "OperationFailed,")
 	},
 	"S37": func(l *lab) {
-		l.fails("node1", `Enable-VMReplication -VMName vm1 -ReplicaServerName nosuch -ReplicaServerPort 80 -AuthenticationType Kerberos`, "The server name or address could not be resolved (0x00002EE7).", "OperationFailed,")
+		l.ok("node3", enableReplica)
+		for _, name := range []string{"nosuch", "node3-mgmt.corp", "node3.other.example"} {
+			l.fails("node1", `Enable-VMReplication -VMName vm1 -ReplicaServerName `+name+` -ReplicaServerPort 80 -AuthenticationType Kerberos`,
+				"Hyper-V cannot connect to the specified Replica server '"+name+"'. Error: The server name or address could not be resolved (0x00002EE7).", "OperationFailed,")
+		}
+		l.expect("node1", "", "None", "")
 	},
 	"S38": func(l *lab) {
 		l.ok("node3", enableReplica)
@@ -564,6 +577,81 @@ var stateCases = map[string]func(l *lab){
 		l.expect("node3", "Running", "Primary", "Replicating")
 		l.expect("node1", "Off", "Replica", "Replicating")
 	},
+	"S77": func(l *lab) {
+		l.ok("node1", `Start-VM vm1`)
+		l.must(l.w.AddFault(Fault{Host: "node1", Cmdlet: "Stop-VM", Error: "shutdown_unavailable", Times: 3}))
+		// The shutdown goes through the guest, forced or not: both refused.
+		for _, flags := range []string{"", " -Force"} {
+			l.fails("node1", `Stop-VM vm1`+flags, "Failed to shut down the virtual machine 'vm1': the Shutdown integration service of the guest did not respond.", "OperationFailed,Microsoft.HyperV.PowerShell.Commands.StopVM")
+			l.expect("node1", "Running", "", "")
+		}
+		// Saving and turning off do not need the guest.
+		l.ok("node1", `Stop-VM vm1 -TurnOff -Force`)
+		if v := l.expect("node1", "Off", "", ""); v.LastStop != "turnoff" || v.SavedState != "none" {
+			l.t.Fatalf("after -TurnOff: last stop %q saved %s", v.LastStop, v.SavedState)
+		}
+		l.ok("node1", `Start-VM vm1; Stop-VM vm1 -Save`)
+		l.expect("node1", "Saved", "", "")
+		// The fault's third refusal is still pending.
+		l.ok("node1", `Start-VM vm1`)
+		l.fails("node1", `Stop-VM vm1`, "did not respond", "OperationFailed,")
+		l.ok("node1", `Stop-VM vm1`)
+		l.expect("node1", "Off", "", "")
+	},
+	"S78": func(l *lab) {
+		l.ok("node1", `Start-VM vm1`)
+		l.must(l.w.AddFault(Fault{Host: "node1", Cmdlet: "Stop-VM", Error: "guest_locked", Times: 1}))
+		l.fails("node1", `Stop-VM vm1`, "Failed to shut down the virtual machine 'vm1': The machine is locked and cannot be shut down without the force option.", "OperationFailed,Microsoft.HyperV.PowerShell.Commands.StopVM")
+		l.expect("node1", "Running", "", "")
+		l.ok("node1", `Stop-VM vm1 -Force`)
+		if v := l.expect("node1", "Off", "", ""); v.LastStop != "force" {
+			l.t.Fatalf("after -Force: last stop %q", v.LastStop)
+		}
+	},
+	"S79": func(l *lab) {
+		l.must(l.w.SetHostNames("node3", "", []string{"node3-mgmt.corp"}))
+		for _, name := range []string{"node3-mgmt.corp", "NODE3.LAB.LOCAL", "Node3"} {
+			l.ok("node3", enableReplica)
+			l.ok("node1", `Enable-VMReplication -VMName vm1 -ReplicaServerName `+name+` -ReplicaServerPort 80 -AuthenticationType Kerberos`)
+			if v := l.expect("node1", "", "Primary", "ReadyForInitialReplication"); v.Replication.ReplicaServer != name {
+				l.t.Fatalf("replica server %q, want it as typed: %q", v.Replication.ReplicaServer, name)
+			}
+			// The name keeps resolving: replication flows to node3.
+			l.ok("node1", `Start-VMInitialReplication vm1`)
+			l.advance(70 * time.Second)
+			l.expect("node1", "", "Primary", "Replicating")
+			l.expect("node3", "", "Replica", "Replicating")
+			l.ok("node1", `Remove-VMReplication vm1`)
+			l.ok("node3", `Remove-VMReplication vm1`)
+		}
+	},
+	"S80": func(l *lab) {
+		out := l.ok("node1", `Get-VMHost | Select-Object Name, ComputerName, FullyQualifiedDomainName | ConvertTo-Json -Compress`)
+		if out != `{"Name":"NODE1","ComputerName":"NODE1","FullyQualifiedDomainName":"NODE1.lab.local"}` {
+			l.t.Fatalf("Get-VMHost: %s", out)
+		}
+		// A computer name other than the ECX server name: the host answers
+		// to it, reports it, and replicates under it.
+		l.must(l.w.SetHostNames("node1", "WIN-HV1", nil))
+		out = l.ok("node1", `(Get-VMHost).FullyQualifiedDomainName; $env:COMPUTERNAME; (Get-VMHost -ComputerName WIN-HV1.lab.local).ComputerName`)
+		if out != "WIN-HV1.lab.local\r\nWIN-HV1\r\nWIN-HV1" {
+			l.t.Fatalf("renamed host: %q", out)
+		}
+		l.ok("node3", enableReplica)
+		l.ok("node1", enablePrimary)
+		if r := l.expect("node3", "", "Replica", "WaitingForInitialReplication"); r.Replication.PrimaryServer != "WIN-HV1.lab.local" {
+			l.t.Fatalf("replica half primary %q", r.Replication.PrimaryServer)
+		}
+		l.ok("node1", `Start-VMInitialReplication vm1`)
+		l.advance(70 * time.Second)
+		l.expect("node3", "", "Replica", "Replicating")
+		if err := l.w.SetHostNames("node2", "", []string{"node3-mgmt.corp", "WIN-HV1.lab.local"}); err == nil || !strings.Contains(err.Error(), "WIN-HV1.lab.local") {
+			l.t.Fatalf("an alias already naming another host: %v", err)
+		}
+		if err := l.w.SetHostNames("node2", "", []string{"192.0.2.7"}); err == nil {
+			l.t.Fatal("an IP address accepted as a DNS name")
+		}
+	},
 	"S76": func(l *lab) {
 		l.replicate()
 		l.ok("node3", `Start-VMFailover vm1 -AsTest -Confirm:$false`)
@@ -575,6 +663,21 @@ var stateCases = map[string]func(l *lab){
 		test := `C:\ReplicaStorage\Test\Virtual Machines\` + testVMID(vmID) + ".vmcx"
 		l.fails("node3", "Import-VM -Path '"+test+"'", "The system cannot find the path specified. (0x80070003)", "OperationFailed,")
 	},
+}
+
+// TestGuestFaultsOnlyOnStopVM: the guest faults describe the guest's
+// shutdown, so they are refused for any other cmdlet.
+func TestGuestFaultsOnlyOnStopVM(t *testing.T) {
+	l := newLab(t)
+	for _, name := range []string{"shutdown_unavailable", "guest_locked"} {
+		err := l.w.AddFault(Fault{Host: "node1", Cmdlet: "Start-VM", Error: name, Times: 1})
+		if err == nil || !strings.Contains(err.Error(), "only Stop-VM") {
+			t.Errorf("%s on Start-VM: %v", name, err)
+		}
+		if err := l.w.AddFault(Fault{Host: "node1", Cmdlet: "Stop-VM", Error: name, Times: 1}); err != nil {
+			t.Errorf("%s on Stop-VM: %v", name, err)
+		}
+	}
 }
 
 // crashOver crashes node1 with vm1 running and fails T1 over to node2,

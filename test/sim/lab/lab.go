@@ -135,6 +135,14 @@ func (l *Lab) buildHyperV() error {
 			return err
 		}
 	}
+	// Names last: an alias must not name any host, including later ones.
+	for _, h := range t.HyperV.Hosts {
+		if h.ComputerName != "" || len(h.DNSNames) > 0 {
+			if err := l.World.SetHostNames(h.Name, h.ComputerName, h.DNSNames); err != nil {
+				return err
+			}
+		}
+	}
 	for _, d := range t.HyperV.Disks {
 		letter := d.Letter
 		if letter == "" {

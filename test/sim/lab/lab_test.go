@@ -47,8 +47,8 @@ func testTopology(t *testing.T) *Topology {
 			Control: "127.0.0.1:0", Username: labUser, Password: labPass,
 			Hosts: []HyperVHost{
 				{Name: "node1", Listen: "127.0.0.1:0", HTTPS: true},
-				{Name: "node2", Listen: "127.0.0.1:0"},
-				{Name: "node3", Listen: "127.0.0.1:0"},
+				{Name: "node2", Listen: "127.0.0.1:0", ComputerName: "HV-NODE2"},
+				{Name: "node3", Listen: "127.0.0.1:0", DNSNames: []string{"node3-mgmt.corp"}},
 				{Name: "node4", Listen: "127.0.0.1:0"},
 			},
 			Disks: []HyperVDisk{
@@ -258,11 +258,17 @@ Start-VM -Name vm1
 	if got != `{"VMName":"vm1","Mode":"Replica"}` {
 		t.Fatalf("Enable -AsReplica: %s", got)
 	}
-	ok(t, r, "node2", `Enable-VMReplication -VMName vm1 -ReplicaServerName node3 -ReplicaServerPort 80 -AuthenticationType Kerberos -CompressionEnabled $true -ReplicationFrequencySec 300`)
+	got = ok(t, r, "node2", `Get-VMHost | Select-Object ComputerName, FullyQualifiedDomainName | ConvertTo-Json -Compress`)
+	if got != `{"ComputerName":"HV-NODE2","FullyQualifiedDomainName":"HV-NODE2.lab.local"}` {
+		t.Fatalf("Get-VMHost: %s", got)
+	}
+	ok(t, r, "node2", `Enable-VMReplication -VMName vm1 -ReplicaServerName node3-mgmt.corp -ReplicaServerPort 80 -AuthenticationType Kerberos -CompressionEnabled $true -ReplicationFrequencySec 300`)
 	ok(t, r, "node2", `Start-VMInitialReplication -VMName vm1 -UseBackup`)
 	within.Eventually(t, "initial replication", func() bool { return repState(l, "node2") == "Replicating" })
 	got = ok(t, r, "node2", `Get-VMReplication -VMName vm1 | Select-Object @{n='State';e={[string]$_.State}}, PrimaryServer, ReplicaServer, ReplicaPort | ConvertTo-Json -Compress`)
-	if got != `{"State":"Replicating","PrimaryServer":"node2.lab.local","ReplicaServer":"node3.lab.local","ReplicaPort":80}` {
+	// Hyper-V reports the primary by its identity (computer name and
+	// domain) and the replica server as it was given (node3's alias).
+	if got != `{"State":"Replicating","PrimaryServer":"HV-NODE2.lab.local","ReplicaServer":"node3-mgmt.corp","ReplicaPort":80}` {
 		t.Fatalf("Get-VMReplication: %s", got)
 	}
 	within.Eventually(t, "a replication cycle", func() bool {

@@ -92,6 +92,13 @@ type HyperVHost struct {
 	HTTPS             bool               `yaml:"https"`
 	HTTPSListen       string             `yaml:"https_listen"` // default 127.0.0.1:0 when https is on
 	ReplicationServer *ReplicationServer `yaml:"replication_server"`
+	// ComputerName is the Windows computer name when it is not the server
+	// name (upper case) ECX knows: the host reports itself to Hyper-V
+	// Replica as ComputerName.domain.
+	ComputerName string `yaml:"computer_name"`
+	// DNSNames are further names that resolve to the host (a management
+	// alias), for -ReplicaServerName.
+	DNSNames []string `yaml:"dns_names"`
 }
 
 // ReplicationServer overrides the default Replica server settings
