@@ -14,11 +14,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/hvro/hvro/hostname"
 	"github.com/hvro/hvro/store"
 	"github.com/hvro/hvro/test/sim/lab"
 )
@@ -555,13 +555,13 @@ func labConverged(st lab.State, v vm, p, r string) error {
 			case p:
 				found[p] = true
 				if !h.Up || !x.Running || x.Replication == nil || x.Replication.Mode != "Primary" || x.Replication.State != "Replicating" ||
-					x.Replication.Health != "Normal" || !strings.HasPrefix(strings.ToLower(x.Replication.ReplicaServer), r+".") {
+					x.Replication.Health != "Normal" || !hostname.Same(x.Replication.ReplicaServer, r) {
 					return fmt.Errorf("on %s: running %v, replication %+v; want running, Primary/Replicating/Normal to %s", p, x.Running, x.Replication, r)
 				}
 			case r:
 				found[r] = true
 				if !h.Up || x.Running || x.Replication == nil || x.Replication.Mode != "Replica" || x.Replication.State != "Replicating" ||
-					!strings.HasPrefix(strings.ToLower(x.Replication.PrimaryServer), p+".") {
+					!hostname.Same(x.Replication.PrimaryServer, p) {
 					return fmt.Errorf("on %s: running %v, replication %+v; want off, Replica/Replicating from %s", r, x.Running, x.Replication, p)
 				}
 			default:

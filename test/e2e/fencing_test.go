@@ -179,3 +179,41 @@ func TestUnplannedFailoverFencing(t *testing.T) {
 	}
 	e.checker.assertClean()
 }
+
+// TestStopHookEscalates: a guest that refuses to shut down (its shutdown
+// integration service is gone, so Stop-VM and Stop-VM -Force fail) is
+// turned off before the stop hook answers, so ECX never takes the disk
+// from a running VM (issue 8, item 22).
+func TestStopHookEscalates(t *testing.T) {
+	e := newEnv(t, envOptions{hooks: true})
+	e.waitConverged("node1", "node3")
+	e.control("POST", "/sim/faults", map[string]any{"host": "node1", "cmdlet": "Stop-VM", "error": "shutdown_unavailable", "times": 2})
+	e.move("cluster1", "failover1", "node2")
+	e.waitConverged("node2", "node3")
+	v, _ := vmOn(e.state(), "node1")
+	if v.LastStop != "turnoff" || v.Running || v.State != "OffCritical" {
+		t.Fatalf("vm1 on node1 after the move: %+v; want turned off before its disk left", v)
+	}
+	var ops struct{ Operations []store.Operation }
+	e.api("GET", "/v1/operations?pair=vm1&limit=50", nil, &ops)
+	var stop *store.Step
+	for _, op := range ops.Operations {
+		if op.Kind == store.OpStopHook && len(op.Plan) > 0 && op.Plan[0].Kind == "stop_vm" {
+			stop = &op.Plan[0]
+			break
+		}
+	}
+	if stop == nil || stop.Outcome != store.OutcomeOK || !strings.Contains(stop.Summary, "turned off (Stop-VM -TurnOff) after clean shutdown failed") {
+		t.Fatalf("the stop hook's stop step: %+v", stop)
+	}
+	var d struct{ Events []store.Event }
+	e.api("GET", "/v1/pairs/vm1", nil, &d)
+	found := false
+	for _, x := range d.Events {
+		found = found || x.Kind == "stop-escalated"
+	}
+	if !found {
+		t.Fatalf("no stop-escalated event: %+v", d.Events)
+	}
+	e.checker.assertClean()
+}
