@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hvro/hvro/store"
 	"github.com/hvro/hvro/test/gobuild"
 )
 
@@ -90,33 +89,5 @@ func TestActionsReplay(t *testing.T) {
 		if !kinds[w.kind] {
 			t.Errorf("50 seeds never drew %s", w.kind)
 		}
-	}
-}
-
-// TestCheckerCatches: the audits flag what they exist for.
-func TestCheckerCatches(t *testing.T) {
-	t0 := time.Now()
-	step := func(from, to time.Duration) store.Step {
-		return store.Step{Started: t0.Add(from), Ended: t0.Add(to), Outcome: store.OutcomeOK}
-	}
-	for _, tc := range []struct {
-		name string
-		ops  []store.Operation
-		want string
-	}{
-		{"one after the other", []store.Operation{{ID: 1, Plan: []store.Step{step(0, time.Second)}}, {ID: 2, Plan: []store.Step{step(2*time.Second, 3*time.Second)}}}, ""},
-		{"overlapping", []store.Operation{{ID: 1, Plan: []store.Step{step(0, 2*time.Second)}}, {ID: 2, Plan: []store.Step{step(time.Second, 3*time.Second)}}}, "I3: operations 1 and 2 of vm1 act at once"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := newChecker(&run{est: newEstate(1)})
-			c.auditOps("vm1", tc.ops)
-			got := ""
-			if v := c.violations(); len(v) > 0 {
-				got = v[0].Invariant + ": " + v[0].Evidence
-			}
-			if tc.want == "" && got != "" || !strings.HasPrefix(got, tc.want) {
-				t.Fatalf("got %q, want %q", got, tc.want)
-			}
-		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hvro/hvro/store"
+	"github.com/hvro/hvro/test/invariant"
 	"github.com/hvro/hvro/test/sim/hyperv"
 )
 
@@ -196,17 +197,6 @@ func (c *checker) collectLog() {
 	}
 }
 
-// mutating reports whether a script changes a VM (inspections do not).
-func mutating(script string) bool {
-	for _, s := range []string{"Start-VM ", "Stop-VM ", "Import-VM ", "Remove-VMSavedState", "Enable-VMReplication", "Start-VMInitialReplication",
-		"Remove-VMReplication", "Set-VMReplication", "Resume-VMReplication", "Start-VMFailover", "Complete-VMFailover"} {
-		if strings.Contains(script, s) {
-			return true
-		}
-	}
-	return false
-}
-
 // audit checks what only the whole run shows: I3 (journal and command
 // log), I5 (no operation left running), I6 (each pair's primary role is
 // what its recorded role switches make it) and hvro's log.
@@ -255,43 +245,10 @@ func (c *checker) audit() {
 	}
 }
 
-// auditOps: no two operations of a pair act at once (I3). An operation
-// acts from its first step's start to its last step's end.
+// auditOps: no two operations of a pair act at once (I3).
 func (c *checker) auditOps(pair string, ops []store.Operation) {
-	type window struct {
-		id         uint64
-		start, end time.Time
-	}
-	var ws []window
-	for _, op := range ops {
-		w := window{id: op.ID}
-		for _, s := range op.Plan {
-			if s.Started.IsZero() {
-				continue
-			}
-			if w.start.IsZero() || s.Started.Before(w.start) {
-				w.start = s.Started
-			}
-			end := s.Ended
-			if end.IsZero() {
-				end = time.Now()
-			}
-			if end.After(w.end) {
-				w.end = end
-			}
-		}
-		if !w.start.IsZero() {
-			ws = append(ws, w)
-		}
-	}
-	sort.Slice(ws, func(i, j int) bool { return ws[i].start.Before(ws[j].start) })
-	for i := 1; i < len(ws); i++ {
-		for _, prev := range ws[:i] {
-			if prev.end.After(ws[i].start) {
-				c.violate("I3", fmt.Sprintf("operations %d and %d of %s act at once (%s-%s and %s-)", prev.id, ws[i].id, pair,
-					prev.start.Format("15:04:05.000"), prev.end.Format("15:04:05.000"), ws[i].start.Format("15:04:05.000")))
-			}
-		}
+	for _, msg := range invariant.OverlappingOperations(ops, time.Now()) {
+		c.violate("I3", msg+" ("+pair+")")
 	}
 }
 
@@ -304,22 +261,9 @@ func (c *checker) auditCommands() {
 		recs = append(recs, r)
 	}
 	c.mu.Unlock()
-	sort.Slice(recs, func(i, j int) bool { return recs[i].Time.Before(recs[j].Time) })
 	for _, v := range c.r.est.vms {
-		quoted := "'" + v.name + "'"
-		var mine []hyperv.CommandRecord
-		for _, r := range recs {
-			if mutating(r.Script) && strings.Contains(r.Script, quoted) {
-				mine = append(mine, r)
-			}
-		}
-		for i := 1; i < len(mine); i++ {
-			prev := mine[i-1]
-			prevEnd := prev.Time.Add(time.Duration(prev.DurationMS) * time.Millisecond)
-			if prevEnd.After(mine[i].Time.Add(time.Millisecond)) {
-				c.violate("I3", fmt.Sprintf("commands changing %s overlap: on %s from %s for %dms, and on %s from %s",
-					v.name, prev.Host, prev.Time.Format("15:04:05.000"), prev.DurationMS, mine[i].Host, mine[i].Time.Format("15:04:05.000")))
-			}
+		for _, msg := range invariant.OverlappingCommands(recs, v.name) {
+			c.violate("I3", msg)
 		}
 	}
 }

@@ -82,9 +82,7 @@ type run struct {
 	cfgPath string
 	logPath string
 	client  *http.Client
-	// slowClient calls the lab's control API.
-	slowClient *http.Client
-	check      *checker
+	check   *checker
 
 	killMu sync.Mutex // one kill -9 and restart at a time
 	procMu sync.Mutex
@@ -106,8 +104,7 @@ func Run(ctx context.Context, o Options) (rep Report, err error) {
 		o.Converge = 60 * time.Second
 	}
 	start := time.Now()
-	r := &run{o: o, est: newEstate(o.Pairs), admin: "chaos-admin-token-0123456789", client: &http.Client{Timeout: 10 * time.Second},
-		slowClient: &http.Client{Timeout: 3 * time.Minute}}
+	r := &run{o: o, est: newEstate(o.Pairs), admin: "chaos-admin-token-0123456789", client: &http.Client{Timeout: 10 * time.Second}}
 	rep = Report{Seed: o.Seed, Pairs: o.Pairs, Faults: map[Kind]int{}}
 	rep.Actions = generate(o.Seed, o.Steps, r.est)
 	for _, a := range rep.Actions {
@@ -403,27 +400,9 @@ func (r *run) clearFaults(ctx context.Context) {
 }
 
 func (r *run) control(method, path string, body any) error {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, r.lab.Addrs().Control+path, rd)
-	if err != nil {
-		return err
-	}
-	// A move or a crash answers once ECX's scripts ran, which wait for
-	// hvro: far longer than an API call.
-	resp, err := r.slowClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(b))
-	}
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	return r.lab.Control(ctx, method, path, body)
 }
 
 // api calls hvro with the admin token.

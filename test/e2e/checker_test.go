@@ -2,13 +2,12 @@ package e2e
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hvro/hvro/store"
-	"github.com/hvro/hvro/test/sim/hyperv"
+	"github.com/hvro/hvro/test/invariant"
 )
 
 // checker watches the lab while a test runs and records every violation of
@@ -123,71 +122,16 @@ func (c *checker) sample() {
 	}
 }
 
-// mutating reports whether a script changes the VM (inspections do not).
-func mutating(script string) bool {
-	for _, c := range []string{"Start-VM ", "Stop-VM ", "Import-VM ", "Remove-VMSavedState", "Enable-VMReplication", "Start-VMInitialReplication",
-		"Remove-VMReplication", "Set-VMReplication", "Resume-VMReplication", "Start-VMFailover", "Complete-VMFailover"} {
-		if strings.Contains(script, c) {
-			return true
-		}
-	}
-	return false
-}
-
 // audit checks the journal and the command log (I3, I6).
 func (c *checker) audit() {
 	e := c.e
 	var ops struct{ Operations []store.Operation }
 	e.api("GET", "/v1/operations?pair=vm1&limit=1000", nil, &ops)
-	// An operation acts from its first step's start to its last step's end
-	// (a failover is journaled when queued, before it may act); one still
-	// running acts until now.
-	type window struct {
-		id         uint64
-		start, end time.Time
+	for _, msg := range invariant.OverlappingOperations(ops.Operations, time.Now()) {
+		c.violation("I3: %s (vm1)", msg)
 	}
-	var acts []window
-	now := time.Now()
-	for _, op := range ops.Operations {
-		w := window{id: op.ID}
-		for _, s := range op.Plan {
-			if s.Started.IsZero() {
-				continue
-			}
-			if w.start.IsZero() || s.Started.Before(w.start) {
-				w.start = s.Started
-			}
-			end := s.Ended
-			if s.Outcome == store.OutcomeRunning || end.IsZero() {
-				end = now
-			}
-			if end.After(w.end) {
-				w.end = end
-			}
-		}
-		if !w.start.IsZero() {
-			acts = append(acts, w)
-		}
-	}
-	sort.Slice(acts, func(i, j int) bool { return acts[i].start.Before(acts[j].start) })
-	for i := 1; i < len(acts); i++ {
-		for _, prev := range acts[:i] {
-			if prev.end.After(acts[i].start) {
-				c.violation("I3: operations %d and %d of vm1 act at once", prev.id, acts[i].id)
-			}
-		}
-	}
-	var cmds []hyperv.CommandRecord
-	for _, r := range e.lab.World.Log() {
-		if mutating(r.Script) && strings.Contains(r.Script, "'vm1'") {
-			cmds = append(cmds, r)
-		}
-	}
-	for i := 1; i < len(cmds); i++ {
-		prevEnd := cmds[i-1].Time.Add(time.Duration(cmds[i-1].DurationMS) * time.Millisecond)
-		if prevEnd.After(cmds[i].Time.Add(time.Millisecond)) {
-			c.violation("I3: mutating commands on %s and %s overlap at %s", cmds[i-1].Host, cmds[i].Host, cmds[i].Time.Format("15:04:05.000"))
-		}
+	for _, msg := range invariant.OverlappingCommands(e.lab.World.Log(), "vm1") {
+		c.violation("I3: %s", msg)
 	}
 	if p := e.pair(); !c.allowed()[p.Primary.Cluster] {
 		c.violation("I6: the primary role moved to %s without a failover operation", p.Primary.Cluster)

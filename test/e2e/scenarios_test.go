@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hvro/hvro/test/invariant"
 	"github.com/hvro/hvro/test/sim/hyperv"
 )
 
@@ -38,7 +39,7 @@ func (e *env) serverUp(cluster, server string) {
 func (e *env) commandsSince(t time.Time) []hyperv.CommandRecord {
 	var out []hyperv.CommandRecord
 	for _, r := range e.lab.World.Log() {
-		if !r.Time.Before(t) && mutating(r.Script) && strings.Contains(r.Script, "'vm1'") {
+		if !r.Time.Before(t) && invariant.Mutating(r.Script) && strings.Contains(r.Script, "'vm1'") {
 			out = append(out, r)
 		}
 	}
@@ -51,7 +52,7 @@ func describeCmds(cmds []hyperv.CommandRecord) string {
 		first := ""
 		for _, l := range strings.Split(c.Script, "\n") {
 			l = strings.TrimSpace(l)
-			if mutating(l + " ") {
+			if invariant.Mutating(l + " ") {
 				first = l
 				break
 			}

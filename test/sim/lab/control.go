@@ -1,8 +1,12 @@
 package lab
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -184,4 +188,33 @@ func writeLabError(w http.ResponseWriter, err error) {
 	default:
 		ctlapi.Error(w, http.StatusInternalServerError, "internal", err.Error())
 	}
+}
+
+// Control calls the lab's own control API over HTTP, as a test or a tool
+// outside the lab would, and returns an error naming the call for any
+// answer but 2xx. A move or a crash answers only once ECX's scripts ran,
+// so ctx, not a client timeout, bounds it.
+func (l *Lab) Control(ctx context.Context, method, path string, body any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, l.Addrs().Control+path, rd)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	return nil
 }
