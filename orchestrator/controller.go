@@ -396,16 +396,28 @@ func storeConfig(s PairSpec, primary string) store.PairConfig {
 	}
 }
 
-// Start marks operations a crash left running as interrupted, then starts
-// the workers and the periodic re-check.
+// Start marks operations a crash left running as interrupted, holds their
+// pairs until the interrupted commands cannot be running any more, then
+// starts the workers and the periodic re-check.
 func (c *Controller) Start(ctx context.Context) error {
-	interrupted, err := c.cfg.Store.MarkInterrupted(c.cfg.Now())
+	now := c.cfg.Now()
+	marked, err := c.cfg.Store.MarkInterrupted(now)
 	if err != nil {
 		return fmt.Errorf("mark interrupted operations: %w", err)
 	}
-	now := c.cfg.Now()
 	cmdTimeout := c.Tunables().CommandTimeout
-	for _, op := range interrupted {
+	// The hold comes from every recently interrupted operation, not only
+	// from those this start marked: hvro killed again during a hold finds
+	// them marked already, and its orphan may still run all the same.
+	ops, err := c.recentlyInterrupted(now.Add(-cmdTimeout))
+	if err != nil {
+		return fmt.Errorf("read interrupted operations: %w", err)
+	}
+	fresh := map[uint64]bool{}
+	for _, op := range marked {
+		fresh[op.ID] = true
+	}
+	for _, op := range ops {
 		hold := now
 		for _, st := range op.Plan {
 			if st.Outcome == store.OutcomeInterrupted && st.Host != "" && !st.Started.IsZero() {
@@ -414,13 +426,19 @@ func (c *Controller) Start(ctx context.Context) error {
 				}
 			}
 		}
+		if !hold.After(now) && !fresh[op.ID] {
+			continue
+		}
 		c.mu.Lock()
 		if ps, ok := c.pairs[op.Pair]; ok && hold.After(ps.holdUntil) {
 			ps.holdUntil = hold
 		}
 		c.mu.Unlock()
-		c.log.Warn("operation was interrupted by a stop of hvro; re-planning once its last command cannot be running any more",
-			"pair", op.Pair, "op", op.ID, "kind", op.Kind, "wait", hold.Sub(now).Round(time.Millisecond).String())
+		msg := "operation was interrupted by a stop of hvro; re-planning once its last command cannot be running any more"
+		if !fresh[op.ID] {
+			msg = "operation was interrupted before an earlier restart, and its last command may still be running; holding the pair"
+		}
+		c.log.Warn(msg, "pair", op.Pair, "op", op.ID, "kind", op.Kind, "wait", hold.Sub(now).Round(time.Millisecond).String())
 		c.queue.AddAfter(op.Pair, hold.Sub(now))
 	}
 	c.mu.Lock()
@@ -431,6 +449,28 @@ func (c *Controller) Start(ctx context.Context) error {
 	c.workers.Add(1)
 	go c.resync(c.resyncT)
 	return nil
+}
+
+// recentlyInterrupted returns the interrupted operations with a step that
+// started after since, newest first.
+func (c *Controller) recentlyInterrupted(since time.Time) ([]store.Operation, error) {
+	var out []store.Operation
+	err := c.cfg.Store.View(func(tx store.Tx) error {
+		ops, err := tx.Operations(store.OpFilter{States: []store.OpState{store.OpInterrupted}, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		for _, op := range ops {
+			for _, st := range op.Plan {
+				if st.Outcome == store.OutcomeInterrupted && st.Started.After(since) {
+					out = append(out, op)
+					break
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // startWorkersLocked starts workers up to the tunable count. Caller holds mu.
