@@ -98,9 +98,14 @@ type Tunables struct {
 
 // Tunables returns cfg's tunables with the defaults filled in.
 func (cfg Config) Tunables() Tunables {
-	t := Tunables{Workers: cfg.Workers, StepTimeout: cfg.StepTimeout, CommandTimeout: cfg.CommandTimeout,
+	return Tunables{Workers: cfg.Workers, StepTimeout: cfg.StepTimeout, CommandTimeout: cfg.CommandTimeout,
 		StepRetries: cfg.StepRetries, RetryBase: cfg.RetryBase, ProgressInterval: cfg.ProgressInterval,
-		ResyncInterval: cfg.ResyncInterval, BackoffMax: cfg.BackoffMax, DegradeAfter: cfg.DegradeAfter}
+		ResyncInterval: cfg.ResyncInterval, BackoffMax: cfg.BackoffMax, DegradeAfter: cfg.DegradeAfter}.withDefaults()
+}
+
+// withDefaults fills in what t leaves zero (and a negative StepRetries
+// means none).
+func (t Tunables) withDefaults() Tunables {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -276,13 +281,11 @@ func (c *Controller) Tunables() Tunables {
 	return c.tun
 }
 
-// SetTunables applies reloaded tunables. Running steps keep the timeouts
-// they started with; everything after uses the new ones. Fewer workers take
-// effect as running workers finish their pass.
+// SetTunables applies reloaded tunables, complete as Config.Tunables
+// returns them (StepRetries 0 is none there, not the default). Running
+// steps keep the timeouts they started with; everything after uses the
+// new ones. Fewer workers take effect as running workers finish their pass.
 func (c *Controller) SetTunables(t Tunables) {
-	t = Config{Workers: t.Workers, StepTimeout: t.StepTimeout, CommandTimeout: t.CommandTimeout, StepRetries: t.StepRetries,
-		RetryBase: t.RetryBase, ProgressInterval: t.ProgressInterval, ResyncInterval: t.ResyncInterval,
-		BackoffMax: t.BackoffMax, DegradeAfter: t.DegradeAfter}.Tunables()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old := c.tun

@@ -113,9 +113,11 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 }
 
 func (s *Service) controllerConfig(cfg *config.Config) orchestrator.Config {
-	attempts := cfg.Retry.MaxAttempts
-	if attempts < 1 {
-		attempts = 1
+	// The orchestrator's StepRetries counts retries after the first
+	// attempt, and reads 0 as "the default": one attempt is -1 there.
+	retries := cfg.Retry.MaxAttempts - 1
+	if retries <= 0 {
+		retries = -1
 	}
 	return orchestrator.Config{
 		Store:          s.store,
@@ -127,7 +129,7 @@ func (s *Service) controllerConfig(cfg *config.Config) orchestrator.Config {
 		Workers:        cfg.Workers,
 		StepTimeout:    cfg.WinRM.Timeout + 5*time.Second,
 		CommandTimeout: cfg.WinRM.Timeout,
-		StepRetries:    attempts - 1,
+		StepRetries:    retries,
 		RetryBase:      cfg.Retry.InitialBackoff,
 		BackoffMax:     cfg.Retry.MaxBackoff,
 		ResyncInterval: cfg.ResyncInterval,

@@ -235,6 +235,14 @@ func TestReloadAppliesTunables(t *testing.T) {
 	if got != want {
 		t.Fatalf("tunables after the reload\n got  %+v\n want %+v", got, want)
 	}
+	// retry.max_attempts: 1 is one attempt, not the orchestrator's default.
+	next.Retry.MaxAttempts = 1
+	if err := s.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.ctrl.Tunables().StepRetries; got != 0 {
+		t.Fatalf("retry.max_attempts 1 gives %d retries, want 0", got)
+	}
 }
 
 // TestHTTPServerBounds: the server hvro serve runs has a bound on every
