@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/hvro/hvro/store"
 	"github.com/hvro/hvro/test/invariant"
+	"github.com/hvro/hvro/test/sim/ecx"
 	"github.com/hvro/hvro/test/sim/hyperv"
 )
 
@@ -26,6 +28,8 @@ import (
 //   - I3: no two operations of a pair act at once (journal), no two
 //     commands that change a VM overlap (command log);
 //   - I5: every operation ends; none is left running;
+//   - evacuation: no disk leaves a VM running on a live host after the
+//     stop hook answered ok (the lab's lost_running, ECX's script runs);
 //   - hvro's log holds no panic and no race report.
 type checker struct {
 	r    *run
@@ -41,8 +45,9 @@ type checker struct {
 	primary map[string]string
 	flux    map[string]time.Time
 	// cmds is the command log, collected as the run goes (the lab keeps
-	// only the latest records).
-	cmds map[string]hyperv.CommandRecord
+	// only the latest records); scripts likewise ECX's script runs.
+	cmds    map[string]hyperv.CommandRecord
+	scripts map[string]ecx.ScriptRun
 }
 
 // fluxGrace covers the time between a failover's end and the checker
@@ -51,7 +56,8 @@ const fluxGrace = 2 * time.Second
 
 func newChecker(r *run) *checker {
 	c := &checker{r: r, quit: make(chan struct{}), done: make(chan struct{}), seen: map[string]bool{},
-		primary: map[string]string{}, flux: map[string]time.Time{}, cmds: map[string]hyperv.CommandRecord{}}
+		primary: map[string]string{}, flux: map[string]time.Time{}, cmds: map[string]hyperv.CommandRecord{},
+		scripts: map[string]ecx.ScriptRun{}}
 	for _, v := range r.est.vms {
 		c.primary[v.name] = "cluster1"
 	}
@@ -187,13 +193,69 @@ func (c *checker) sample() {
 	}
 }
 
-// collectLog adds the lab's latest commands to the checker's copy.
+// collectLog adds the lab's latest commands and script runs to the
+// checker's copies.
 func (c *checker) collectLog() {
 	recs := c.r.lab.World.Log()
+	var runs []ecx.ScriptRun
+	for _, name := range clusterNames {
+		runs = append(runs, c.r.lab.Clusters[name].State().Scripts...)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, rec := range recs {
 		c.cmds[fmt.Sprintf("%d|%s|%s", rec.Time.UnixNano(), rec.Host, rec.CommandLine)] = rec
+	}
+	for _, run := range runs {
+		if run.Duration > 0 || run.Exit >= 0 {
+			c.scripts[fmt.Sprintf("%d|%s|%s|%s", run.Started.UnixNano(), run.Group, run.Server, run.Phase)] = run
+		}
+	}
+}
+
+// hookOutcome is the outcome word "hvro hook" printed for ECX's log.
+var hookOutcome = regexp.MustCompile(`\): (ok|pending|degraded|failed)\b`)
+
+// auditEvacuations: a stop hook that answered ok has shut the VM down on
+// the leaving host, so ECX never takes the disk from under it (the reason
+// the stop hook exists; issue 8, item 22). The lab lists every VM whose
+// disk went offline while it ran on a live host; each one's last stop
+// script there before that must not have said ok. A hook that failed open
+// (hvro killed) or said degraded (every stop refused) is not hvro
+// breaking its word.
+func (c *checker) auditEvacuations(lost []hyperv.LostRun) {
+	c.mu.Lock()
+	runs := make([]ecx.ScriptRun, 0, len(c.scripts))
+	for _, r := range c.scripts {
+		runs = append(runs, r)
+	}
+	c.mu.Unlock()
+	for _, l := range lost {
+		v, ok := c.r.est.vmByID(l.VMID)
+		if !ok {
+			continue
+		}
+		// The script that ran on that host for that group last before the
+		// disk left: a stop script means a move or a stop the hook was told
+		// of; a start script (or none) means the disk left without one
+		// (the node crashed, a failover), which no hook can prevent.
+		var last *ecx.ScriptRun
+		for i, r := range runs {
+			if strings.EqualFold(r.Server, l.Host) && strings.EqualFold(diskOf(r.Group), l.Disk) &&
+				!r.Started.After(l.At) && (last == nil || r.Started.After(last.Started)) {
+				last = &runs[i]
+			}
+		}
+		if last != nil && last.Phase != "stop" {
+			continue
+		}
+		if last == nil {
+			continue
+		}
+		if m := hookOutcome.FindStringSubmatch(last.Output); m != nil && m[1] == "ok" {
+			c.violate("evacuation", fmt.Sprintf("at %s the disk %s left %s while %s ran there, after the stop hook (started %s) answered ok: %s",
+				l.At.Format("15:04:05.000"), l.Disk, l.Host, v.name, last.Started.Format("15:04:05.000"), strings.TrimSpace(last.Output)))
+		}
 	}
 }
 
@@ -235,6 +297,7 @@ func (c *checker) audit() {
 		}
 	}
 	c.auditCommands()
+	c.auditEvacuations(c.r.lab.State().LostRunning)
 	if b, err := os.ReadFile(c.r.logPath); err == nil {
 		for _, marker := range []string{"panic:", "fatal error:", "WARNING: DATA RACE"} {
 			if i := strings.Index(string(b), marker); i >= 0 {

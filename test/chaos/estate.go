@@ -107,7 +107,7 @@ func (e estate) topology(dir, ip string, hook func(cluster, group, phase string)
 	anyPort := ip + ":0"
 	fast := lab.ECXTiming{Pending: 20 * time.Millisecond, DiskSwitch: 20 * time.Millisecond}
 	t := &lab.Topology{Domain: "lab.local", Dir: dir}
-	disk := func(cluster, group string) string { return "sd-" + group }
+	disk := func(cluster, group string) string { return diskOf(group) }
 	for i, c := range clusterNames {
 		ec := lab.ECXCluster{Name: c, Listen: anyPort, Username: "Administrator", Password: fmt.Sprintf("lab-pass-%d", i+1),
 			Servers: servers[c], Timing: fast, NodeListen: map[string]string{}}
@@ -153,6 +153,10 @@ func (e estate) topology(dir, ip string, hook func(cluster, group, phase string)
 	}
 	return t
 }
+
+// diskOf is the ECX disk resource of a group (the Hyper-V disk is the same
+// name in capitals).
+func diskOf(group string) string { return "sd-" + group }
 
 // loopbackFor is the loopback address a seed's lab and hvro listen on.
 // Every seed has its own (all of 127.0.0.0/8 is loopback on Linux), so

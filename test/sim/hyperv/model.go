@@ -70,6 +70,18 @@ type World struct {
 
 	progressNoise bool
 	dualRuns      []DualRun
+	lostRunning   []LostRun
+}
+
+// LostRun records a VM whose disk went offline while it ran on a live host
+// (a move or a stop of its group that did not shut it down first): the
+// guest dies with unwritten data. A host crash is not one: nothing runs
+// there any more to lose it.
+type LostRun struct {
+	At   time.Time `json:"at"`
+	Host string    `json:"host"`
+	VMID string    `json:"vm_id"`
+	Disk string    `json:"disk"`
 }
 
 // DualRun records a moment two hosts ran copies of the same VM: what the
@@ -548,6 +560,9 @@ func (w *World) DiskOffline(disk, host string) error {
 		}
 		if reg.running {
 			cfg.Saved = StaleSavedState
+			if h.up {
+				w.lostRunning = append(w.lostRunning, LostRun{At: w.now(), Host: h.Name, VMID: reg.ID, Disk: d.Name})
+			}
 		}
 		if h.up {
 			reg.view = viewLost

@@ -12,6 +12,9 @@ type State struct {
 	Disks []DiskState `json:"disks"`
 	// DualRuns lists every moment two hosts ran copies of the same VM.
 	DualRuns []DualRun `json:"dual_runs"`
+	// LostRunning lists every VM whose disk went offline under it while it
+	// ran on a live host.
+	LostRunning []LostRun `json:"lost_running"`
 }
 
 // HostState is one host and the VMs registered on it.
@@ -98,7 +101,7 @@ func (w *World) State() State {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.tick()
-	st := State{DualRuns: append([]DualRun{}, w.dualRuns...)}
+	st := State{DualRuns: append([]DualRun{}, w.dualRuns...), LostRunning: append([]LostRun{}, w.lostRunning...)}
 	for _, h := range w.sortedHosts() {
 		hs := HostState{Name: h.Name, FQDN: h.FQDN, Identity: h.Identity, DNSNames: append([]string(nil), h.DNSNames...), Up: h.up, ReplicationServer: h.repServer, VMs: []VMEntry{}}
 		for _, reg := range sortedRegs(h) {

@@ -91,10 +91,16 @@ var stateCases = map[string]func(l *lab){
 		if f := l.file("T1"); f.SavedState != "stale" {
 			l.t.Fatalf("file saved state %s, want stale", f.SavedState)
 		}
+		if lost := l.w.State().LostRunning; len(lost) != 1 || lost[0].Host != "node1" || lost[0].VMID != vmID || lost[0].Disk != "T1" {
+			l.t.Fatalf("lost_running %+v, want vm1's disk T1 lost on node1", lost)
+		}
 	},
 	"S13": func(l *lab) {
 		l.replicate()
 		l.must(l.w.DiskOffline("T1", "node1"))
+		if lost := l.w.State().LostRunning; len(lost) != 0 {
+			l.t.Fatalf("lost_running %+v for a VM that was off", lost)
+		}
 		l.expect("node1", "OffCritical", "Primary", "Error")
 		if h := l.health("node1"); h != "Critical" {
 			l.t.Fatalf("health %s, want Critical", h)
