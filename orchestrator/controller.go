@@ -63,7 +63,14 @@ type Config struct {
 	// crash, a pair whose step was running waits this long from the step's
 	// start: the dead process could not delete its shell, so the command
 	// may still be running on the host.
-	CommandTimeout   time.Duration
+	CommandTimeout time.Duration
+	// ShellIdleTimeout is the idle timeout the driver asks the hosts for in
+	// every shell (default 60s, the driver's): a host deletes a shell, and
+	// kills its command, once it got no request for that long. After a
+	// crash, a pair whose step was running also waits this long from the
+	// restart (plus a margin): the dead process's last request came before
+	// it, so its orphaned command is gone by then however slow the cmdlet.
+	ShellIdleTimeout time.Duration
 	StepRetries      int           // transient retries of a step within a pass (default 3)
 	RetryBase        time.Duration // first retry delay, doubling (default 1s)
 	ProgressInterval time.Duration // re-check while an async transition runs (default 2s)
@@ -88,6 +95,7 @@ type Tunables struct {
 	Workers          int
 	StepTimeout      time.Duration
 	CommandTimeout   time.Duration
+	ShellIdleTimeout time.Duration
 	StepRetries      int
 	RetryBase        time.Duration
 	ProgressInterval time.Duration
@@ -99,7 +107,7 @@ type Tunables struct {
 // Tunables returns cfg's tunables with the defaults filled in.
 func (cfg Config) Tunables() Tunables {
 	return Tunables{Workers: cfg.Workers, StepTimeout: cfg.StepTimeout, CommandTimeout: cfg.CommandTimeout,
-		StepRetries: cfg.StepRetries, RetryBase: cfg.RetryBase, ProgressInterval: cfg.ProgressInterval,
+		ShellIdleTimeout: cfg.ShellIdleTimeout, StepRetries: cfg.StepRetries, RetryBase: cfg.RetryBase, ProgressInterval: cfg.ProgressInterval,
 		ResyncInterval: cfg.ResyncInterval, BackoffMax: cfg.BackoffMax, DegradeAfter: cfg.DegradeAfter}.withDefaults()
 }
 
@@ -113,6 +121,7 @@ func (t Tunables) withDefaults() Tunables {
 	}
 	def(&t.StepTimeout, 2*time.Minute)
 	def(&t.CommandTimeout, t.StepTimeout)
+	def(&t.ShellIdleTimeout, time.Minute)
 	def(&t.RetryBase, time.Second)
 	def(&t.ProgressInterval, 2*time.Second)
 	def(&t.ResyncInterval, 30*time.Second)
@@ -408,11 +417,30 @@ func (c *Controller) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("mark interrupted operations: %w", err)
 	}
-	cmdTimeout := c.Tunables().CommandTimeout
+	tun := c.Tunables()
+	// The dead process could not delete the shell of a step it was
+	// running, so the step's command may run on. It ends when the driver
+	// would have given up on it (the command timeout from the step's
+	// start) or, when the cmdlet is slower, when the host deletes the idle
+	// shell: ShellIdleTimeout after the dead process's last request, which
+	// came before the start that found the step interrupted (its Ended).
+	// The margin covers the host's timer slack and killing the shell's
+	// processes.
+	orphanGone := func(st store.Step) time.Time {
+		found := st.Ended
+		if found.IsZero() || found.After(now) {
+			found = now
+		}
+		until := found.Add(tun.ShellIdleTimeout + max(tun.ShellIdleTimeout/10, time.Second))
+		if byTimeout := st.Started.Add(tun.CommandTimeout); byTimeout.After(until) {
+			until = byTimeout
+		}
+		return until
+	}
 	// The hold comes from every recently interrupted operation, not only
 	// from those this start marked: hvro killed again during a hold finds
 	// them marked already, and its orphan may still run all the same.
-	ops, err := c.recentlyInterrupted(now.Add(-cmdTimeout))
+	ops, err := c.recentlyInterrupted(func(st store.Step) bool { return orphanGone(st).After(now) })
 	if err != nil {
 		return fmt.Errorf("read interrupted operations: %w", err)
 	}
@@ -423,8 +451,8 @@ func (c *Controller) Start(ctx context.Context) error {
 	for _, op := range ops {
 		hold := now
 		for _, st := range op.Plan {
-			if st.Outcome == store.OutcomeInterrupted && st.Host != "" && !st.Started.IsZero() {
-				if until := st.Started.Add(cmdTimeout); until.After(hold) {
+			if orphaned(st) {
+				if until := orphanGone(st); until.After(hold) {
 					hold = until
 				}
 			}
@@ -454,9 +482,16 @@ func (c *Controller) Start(ctx context.Context) error {
 	return nil
 }
 
+// orphaned says whether a step of an interrupted operation may have left a
+// command running on its host: it was running when hvro stopped.
+func orphaned(st store.Step) bool {
+	return st.Outcome == store.OutcomeInterrupted && st.Host != "" && !st.Started.IsZero()
+}
+
 // recentlyInterrupted returns the interrupted operations with a step that
-// started after since, newest first.
-func (c *Controller) recentlyInterrupted(since time.Time) ([]store.Operation, error) {
+// may have left a command running (orphaned) and for which running says
+// it may still run, newest first.
+func (c *Controller) recentlyInterrupted(running func(store.Step) bool) ([]store.Operation, error) {
 	var out []store.Operation
 	err := c.cfg.Store.View(func(tx store.Tx) error {
 		ops, err := tx.Operations(store.OpFilter{States: []store.OpState{store.OpInterrupted}, Limit: 1000})
@@ -465,7 +500,7 @@ func (c *Controller) recentlyInterrupted(since time.Time) ([]store.Operation, er
 		}
 		for _, op := range ops {
 			for _, st := range op.Plan {
-				if st.Outcome == store.OutcomeInterrupted && st.Started.After(since) {
+				if orphaned(st) && running(st) {
 					out = append(out, op)
 					break
 				}

@@ -660,7 +660,7 @@ func TestPauseResume(t *testing.T) {
 // startAfterCrash starts a controller on a store left by a crash in the
 // middle of vm1's enable_replica step, with commands allowed hold to run.
 // It returns the controller and when the crashed step started.
-func startAfterCrash(t *testing.T, w *fakeWorld, hold time.Duration) (*Controller, time.Time) {
+func startAfterCrash(t *testing.T, w *fakeWorld, hold time.Duration, mutate ...func(*Config)) (*Controller, time.Time) {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "hvro.db"), store.Options{})
 	if err != nil {
@@ -681,8 +681,13 @@ func startAfterCrash(t *testing.T, w *fakeWorld, hold time.Duration) (*Controlle
 	}
 	spec := testSpec
 	spec.InitialPrimary = "cluster1"
-	c, err := New(Config{Store: st, Hosts: func(h string) (Host, bool) { return fakeHost{w, h}, true }, Clusters: testClusters,
-		Pairs: []PairSpec{spec}, CommandTimeout: hold, ProgressInterval: 10 * time.Millisecond})
+	// A shell idle timeout far below hold: the hold is the command's.
+	cfg := Config{Store: st, Hosts: func(h string) (Host, bool) { return fakeHost{w, h}, true }, Clusters: testClusters,
+		Pairs: []PairSpec{spec}, CommandTimeout: hold, ShellIdleTimeout: time.Millisecond, ProgressInterval: 10 * time.Millisecond}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -708,6 +713,24 @@ func TestRestartWaitsForOrphanedCommand(t *testing.T) {
 	}
 	if at := w.firstRunAt(); at.Sub(started) < 400*time.Millisecond {
 		t.Fatalf("acted %v after the crashed step started, inside the 400ms hold: %s", at.Sub(started), w.ran())
+	}
+}
+
+// TestRestartWaitsForOrphanedShell: after a crash, a pair whose step was
+// running is held until the host must have deleted the dead process's
+// shell, ShellIdleTimeout after its last request (which came before the
+// restart), even when the step's command timeout has long passed: a cmdlet
+// slower than the command timeout runs on until its shell idles out, and
+// the next mutating command on the VM would overlap it (I3).
+func TestRestartWaitsForOrphanedShell(t *testing.T) {
+	w := newFakeWorld()
+	const idle = 1500 * time.Millisecond
+	restarted := time.Now()
+	startAfterCrash(t, w, 50*time.Millisecond, func(c *Config) { c.ShellIdleTimeout = idle })
+	within.Eventually(t, "the pair to be reconciled after the hold", func() bool { return w.ran() != "" })
+	if at := w.firstRunAt(); at.Sub(restarted) < idle {
+		t.Fatalf("acted %v after the restart, before the orphaned command's shell (idle timeout %v) must be gone: %s",
+			at.Sub(restarted).Round(time.Millisecond), idle, w.ran())
 	}
 }
 

@@ -545,8 +545,9 @@ func TestHoldSurvivesAnotherRestart(t *testing.T) {
 	}
 	spec := testSpec
 	spec.InitialPrimary = "cluster1"
+	// As startAfterCrash: a shell idle timeout far below hold.
 	c2, err := New(Config{Store: c.cfg.Store, Hosts: func(h string) (Host, bool) { return fakeHost{w, h}, true }, Clusters: testClusters,
-		Pairs: []PairSpec{spec}, CommandTimeout: hold, ProgressInterval: 10 * time.Millisecond})
+		Pairs: []PairSpec{spec}, CommandTimeout: hold, ShellIdleTimeout: time.Millisecond, ProgressInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -558,5 +559,37 @@ func TestHoldSurvivesAnotherRestart(t *testing.T) {
 	within.Eventually(t, "the pair to be reconciled after the hold", func() bool { return w.ran() != "" })
 	if at := w.firstRunAt(); at.Sub(started) < hold {
 		t.Fatalf("the second restart acted %v after the orphaned step started, inside the %v hold: %s", at.Sub(started), hold, w.ran())
+	}
+}
+
+// TestShellHoldSurvivesAnotherRestart: the same when the orphan's bound
+// is its shell's idle timeout: the second restart holds until the idle
+// timeout has passed from the first restart, which found the step
+// interrupted after the orphan's last request.
+func TestShellHoldSurvivesAnotherRestart(t *testing.T) {
+	const idle = 1500 * time.Millisecond
+	w := newFakeWorld()
+	restarted := time.Now()
+	c, _ := startAfterCrash(t, w, 50*time.Millisecond, func(c *Config) { c.ShellIdleTimeout = idle })
+	c.Stop() // killed again before the hold ended; nothing ran
+	if got := w.ran(); got != "" {
+		t.Fatalf("the first restart acted inside its hold: %s", got)
+	}
+	spec := testSpec
+	spec.InitialPrimary = "cluster1"
+	c2, err := New(Config{Store: c.cfg.Store, Hosts: func(h string) (Host, bool) { return fakeHost{w, h}, true }, Clusters: testClusters,
+		Pairs: []PairSpec{spec}, CommandTimeout: 50 * time.Millisecond, ShellIdleTimeout: idle, ProgressInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	observeBoth(c2, "node1", "node3")
+	if err := c2.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c2.Stop)
+	within.Eventually(t, "the pair to be reconciled after the hold", func() bool { return w.ran() != "" })
+	if at := w.firstRunAt(); at.Sub(restarted) < idle {
+		t.Fatalf("the second restart acted %v after the first, before the orphaned command's shell (idle timeout %v) must be gone: %s",
+			at.Sub(restarted).Round(time.Millisecond), idle, w.ran())
 	}
 }

@@ -28,6 +28,21 @@ const (
 	// Config.MaxConcurrent: every command holds one shell, so more
 	// concurrent commands than this only earn quota faults.
 	MaxShells = 30
+	// DefaultShellIdleTimeout is the idle timeout the driver asks each
+	// shell's host for: Windows' least (a shorter request is raised to
+	// it), well above the driver's longest gap between two requests of a
+	// running command.
+	DefaultShellIdleTimeout = 60 * time.Second
+	// MinShellIdleTimeout and MaxShellIdleTimeout bound
+	// Config.ShellIdleTimeout. Below 2s the driver's one-second long-polls
+	// would not stay within half of it; above 2h Windows (winrs
+	// IdleTimeout, default 7200000 ms) shortens the request anyway.
+	MinShellIdleTimeout = 2 * time.Second
+	MaxShellIdleTimeout = 2 * time.Hour
+	// WindowsMinShellIdleTimeout is the least idle timeout Windows grants
+	// (MS-WSMV 2.2.4.42): a host raises a shorter request to it. Shorter
+	// values are for emulated labs.
+	WindowsMinShellIdleTimeout = 60 * time.Second
 )
 
 // Config is how the driver reaches one Hyper-V host.
@@ -51,6 +66,14 @@ type Config struct {
 	Timeout time.Duration
 	// MaxConcurrent bounds the commands in flight on this host (default 4).
 	MaxConcurrent int
+	// ShellIdleTimeout is the idle timeout the driver asks the host for in
+	// every shell it creates (rsp:IdleTimeOut; default
+	// DefaultShellIdleTimeout, MinShellIdleTimeout to
+	// MaxShellIdleTimeout). The host deletes a shell that gets no request
+	// for that long, cancelling its command: a driver that dies mid-command
+	// (kill -9) leaves nothing running past it. A live driver polls at
+	// most half as long, so its shells never idle out.
+	ShellIdleTimeout time.Duration
 	// Logger receives debug lines per command; nil discards.
 	Logger *slog.Logger
 	// OnRequest is called once per command with its outcome: "ok",
@@ -78,6 +101,7 @@ type Driver struct {
 	transport *http.Transport
 	timeout   time.Duration
 	opTimeout time.Duration // WS-Man OperationTimeout, below the header timeout
+	shellIdle time.Duration // rsp:IdleTimeOut asked for in every Create
 	// sem bounds the commands callers wait for (MaxConcurrent); a caller
 	// gives its slot back when it stops waiting. shells bounds the
 	// commands whose goroutine still runs, abandoned ones included
@@ -120,6 +144,13 @@ func New(host string, cfg Config) (*Driver, error) {
 	case timeout < 0:
 		return nil, fmt.Errorf("replica: host %s: winrm timeout %s: must be positive", host, timeout)
 	}
+	idle := cfg.ShellIdleTimeout.Round(time.Millisecond) // Windows keeps milliseconds
+	switch {
+	case idle == 0:
+		idle = DefaultShellIdleTimeout
+	case idle < MinShellIdleTimeout || idle > MaxShellIdleTimeout:
+		return nil, fmt.Errorf("replica: host %s: winrm shell idle timeout %s: must be between %s and %s", host, cfg.ShellIdleTimeout, MinShellIdleTimeout, MaxShellIdleTimeout)
+	}
 	maxc := cfg.MaxConcurrent
 	switch {
 	case maxc == 0:
@@ -147,8 +178,11 @@ func New(host string, cfg Config) (*Driver, error) {
 	}
 	// The WS-Man OperationTimeout makes the host answer a waiting Receive
 	// with a TimedOut fault; the HTTP header timeout must stay above it or
-	// a healthy long-running command would look like a dead host.
-	op := min(timeout, 20*time.Second)
+	// a healthy long-running command would look like a dead host. It also
+	// stays within half the shell idle timeout: MS-WSMV counts idleness
+	// from each request's arrival, so a long-poll longer than the idle
+	// timeout could lose a live command's shell.
+	op := min(timeout, 20*time.Second, idle/2)
 	op = max(op, time.Second)
 	base := &http.Transport{
 		Proxy:                 nil, // WinRM goes straight to the host: a proxy would see Basic credentials and break NTLM
@@ -186,6 +220,7 @@ func New(host string, cfg Config) (*Driver, error) {
 		transport:   base,
 		timeout:     timeout,
 		opTimeout:   op,
+		shellIdle:   idle,
 		sem:         make(chan struct{}, maxc),
 		shells:      make(chan struct{}, MaxShells),
 		log:         log,

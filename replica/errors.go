@@ -174,6 +174,10 @@ const (
 	// ReasonMalformedReply: the WinRM endpoint's reply was refused before
 	// parsing (too big, too deep, too many elements, not XML).
 	ReasonMalformedReply = "malformed_reply"
+	// ReasonShellIdleTimeout: the host keeps idle shells longer than the
+	// driver asked (Windows raises a request below its minimum), so a
+	// command orphaned by a crash could outlive hvro's restart hold.
+	ReasonShellIdleTimeout = "shell_idle_timeout"
 )
 
 // HRESULTs the classification relies on (signed, as .NET reports them).

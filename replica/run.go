@@ -241,6 +241,12 @@ func (d *Driver) exec(ctx context.Context, line string) (rawResult, error) {
 			d.log.Debug("winrm delete shell failed", "error", err)
 		}
 	}()
+	if granted, ok := tr.grantedIdle(); ok && granted > d.shellIdle {
+		// hvro's restart hold after a crash counts on the host deleting an
+		// orphaned shell within the idle timeout asked for.
+		return rawResult{}, &transportError{kind: ErrPermanent, reason: ReasonShellIdleTimeout,
+			msg: fmt.Sprintf("the host keeps an idle shell for %s, longer than the %s hvro asked for (winrm.shell_idle_timeout): a command orphaned by a crash of hvro could outlive the restart hold; set winrm.shell_idle_timeout to at least %s", granted, d.shellIdle, granted)}
+	}
 	if err := ctx.Err(); err != nil {
 		return rawResult{}, err
 	}

@@ -11,9 +11,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/masterzen/winrm"
 	"github.com/masterzen/winrm/soap"
@@ -57,6 +60,17 @@ type transport struct {
 	// known and deleted), the command runs with the caller's context, and
 	// deletion runs with a short clean-up context.
 	ctx context.Context
+	// granted is the shell idle timeout the host reported in its answer
+	// to the Create (grantedOK: it reported one).
+	granted   time.Duration
+	grantedOK bool
+}
+
+// grantedIdle is the idle timeout the host gave the shell, if it said.
+func (t *transport) grantedIdle() (time.Duration, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.granted, t.grantedOK
 }
 
 func (t *transport) setContext(ctx context.Context) {
@@ -81,7 +95,11 @@ func (t *transport) Post(_ *winrm.Client, m *soap.SoapMessage) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", &transportError{kind: ErrTransient, reason: ReasonCanceled, msg: "context done", err: err}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.d.url, strings.NewReader(m.String()))
+	payload, create, err := withIdleTimeout(m.String(), t.d.shellIdle)
+	if err != nil {
+		return "", &transportError{kind: ErrPermanent, reason: ReasonInvalidArgument, msg: "ask for the shell idle timeout", err: err}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.d.url, strings.NewReader(payload))
 	if err != nil {
 		return "", &transportError{kind: ErrPermanent, reason: ReasonInvalidArgument, msg: "build request", err: err}
 	}
@@ -100,7 +118,112 @@ func (t *transport) Post(_ *winrm.Client, m *soap.SoapMessage) (string, error) {
 		return "", &transportError{kind: ErrUnknown, reason: ReasonHTTPStatus, status: resp.StatusCode,
 			msg: fmt.Sprintf("HTTP %d response larger than %d bytes", resp.StatusCode, maxResponse)}
 	}
-	return checkResponse(req.URL.Host, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	reply, err := checkResponse(req.URL.Host, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	if err == nil && create {
+		d, ok := reportedIdleTimeout(reply)
+		t.mu.Lock()
+		t.granted, t.grantedOK = d, ok
+		t.mu.Unlock()
+	}
+	return reply, err
+}
+
+// withIdleTimeout adds <rsp:IdleTimeOut> with d to a Create request's
+// rsp:Shell body, as its first child: its place in the schema's sequence
+// (MS-WSMV 2.2.4.37), before InputStreams, which is where masterzen's body
+// starts. Every other request, and the rest of the Create, is sent as
+// masterzen built it. create says the request was a Create.
+func withIdleTimeout(msg string, d time.Duration) (out string, create bool, err error) {
+	dec := xml.NewDecoder(strings.NewReader(msg))
+	var path []xml.Name
+	var action strings.Builder
+	for {
+		start := dec.InputOffset()
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", false, fmt.Errorf("request is not XML: %w", err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			path = append(path, t.Name)
+			if len(path) != 3 || path[1] != (xml.Name{Space: nsSOAP, Local: "Body"}) || t.Name != (xml.Name{Space: nsShell, Local: "Shell"}) {
+				continue
+			}
+			if strings.TrimSpace(action.String()) != actionCreate {
+				return msg, false, nil
+			}
+			// The element takes the prefix of the rsp:Shell tag it goes in.
+			tag := msg[start:dec.InputOffset()]
+			prefix := ""
+			if name, _, _ := strings.Cut(strings.TrimPrefix(tag, "<"), " "); strings.Contains(name, ":") {
+				prefix, _, _ = strings.Cut(name, ":")
+				prefix += ":"
+			}
+			at := int(dec.InputOffset())
+			el := "<" + prefix + "IdleTimeOut>" + wsDuration(d) + "</" + prefix + "IdleTimeOut>"
+			return msg[:at] + el + msg[at:], true, nil
+		case xml.EndElement:
+			path = path[:len(path)-1]
+		case xml.CharData:
+			if len(path) == 3 && path[1] == (xml.Name{Space: nsSOAP, Local: "Header"}) && path[2] == (xml.Name{Space: nsAddressing, Local: "Action"}) {
+				action.Write(t)
+			}
+		}
+	}
+	if strings.TrimSpace(action.String()) == actionCreate {
+		return "", true, errors.New("a Create request without an rsp:Shell body")
+	}
+	return msg, false, nil
+}
+
+// Namespaces and the action withIdleTimeout looks for.
+const (
+	nsSOAP       = "http://www.w3.org/2003/05/soap-envelope"
+	nsAddressing = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
+	nsShell      = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
+	actionCreate = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create"
+)
+
+// xsDuration is the form Windows reports durations in (PT7200.000S,
+// P0DT0H0M0S).
+var xsDuration = regexp.MustCompile(`^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d*)?)S)?)?$`)
+
+// reportedIdleTimeout reads rsp:Shell/rsp:IdleTimeOut from a Create's
+// answer; ok is false when the host did not report one (or not readably).
+func reportedIdleTimeout(reply string) (time.Duration, bool) {
+	// Local names, as parseFault: they are unambiguous in a CreateResponse.
+	var env struct {
+		Body struct {
+			Shell struct {
+				IdleTimeOut *string `xml:"IdleTimeOut"`
+			} `xml:"Shell"`
+		} `xml:"Body"`
+	}
+	if xml.Unmarshal([]byte(reply), &env) != nil || env.Body.Shell.IdleTimeOut == nil {
+		return 0, false
+	}
+	m := xsDuration.FindStringSubmatch(strings.TrimSpace(*env.Body.Shell.IdleTimeOut))
+	if m == nil || m[0] == "P" || m[0] == "PT" {
+		return 0, false
+	}
+	var total float64
+	for i, unit := range []float64{86400, 3600, 60, 1} {
+		if m[i+1] == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(m[i+1], 64)
+		if err != nil {
+			return 0, false
+		}
+		total += v * unit
+	}
+	if total > MaxShellIdleTimeout.Seconds()*1e6 {
+		return 0, false
+	}
+	return time.Duration(total * float64(time.Second)).Round(time.Millisecond), true
 }
 
 // checkResponse turns a WS-Man HTTP response into its body or an error.

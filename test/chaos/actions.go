@@ -103,6 +103,12 @@ var (
 // cancels the command on the host).
 const commandTimeout = 4 * time.Second
 
+// shellIdleTimeout is hvro's winrm.shell_idle_timeout in the chaos lab
+// (the lab's hosts grant it): a command orphaned by kill -9 is cancelled
+// this long after the dead hvro's last request, and the restarted hvro
+// holds the pair at least as long.
+const shellIdleTimeout = 2 * time.Second
+
 // weights says how often each kind is drawn.
 var weights = []struct {
 	kind Kind

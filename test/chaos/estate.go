@@ -120,7 +120,9 @@ func (e estate) topology(dir, ip string, hook func(cluster, group, phase string)
 		}
 		t.ECX = append(t.ECX, ec)
 	}
-	t.HyperV = lab.HyperV{Control: anyPort, Username: `LAB\admin`, Password: "lab-pass",
+	// The hosts grant the short shell idle timeout hvro asks for (Windows
+	// would raise it to a minute), so a kill -9 costs seconds, not a minute.
+	t.HyperV = lab.HyperV{Control: anyPort, Username: `LAB\admin`, Password: "lab-pass", MinShellIdleTimeout: shellIdleTimeout,
 		Timing: &lab.HyperVTiming{InitialReplication: 150 * time.Millisecond, Resync: 150 * time.Millisecond,
 			Cycle: 100 * time.Millisecond, ErrorAfter: 400 * time.Millisecond, DiskSettle: 50 * time.Millisecond}}
 	for _, c := range clusterNames {
@@ -194,9 +196,9 @@ resync_interval: 3s
 workers: 8
 retry: {max_attempts: 4, initial_backoff: 100ms, max_backoff: 1s}
 auth: {admin_token_file: %s, metrics_public: true}
-winrm: {username: 'LAB\admin', password_file: %s, auth: basic, timeout: %s}
+winrm: {username: 'LAB\admin', password_file: %s, auth: basic, timeout: %s, shell_idle_timeout: %s}
 clusters:
-`, listen, dataDir, secret["admin.token"], secret["winrm.pass"], commandTimeout)
+`, listen, dataDir, secret["admin.token"], secret["winrm.pass"], commandTimeout, shellIdleTimeout)
 	for i, c := range clusterNames {
 		fmt.Fprintf(&b, "  - name: %s\n    api: {endpoints: [%s, %s], username: Administrator, password_file: %s, timeout: 1s, retries: 1}\n",
 			c, a.ECX[c]["fip"], a.ECX[c][servers[c][1]], secret[fmt.Sprintf("ecx%d.pass", i+1)])

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/hvro/hvro/replica"
+)
 
 // Config is hvro.yaml. The yaml names are fixed by CONTRACTS.md section 1;
 // fields past those are hvro's own knobs, each with a default.
@@ -76,6 +80,11 @@ type WinRM struct {
 	CAFile               string        `yaml:"ca_file" json:"ca_file"`
 	Timeout              time.Duration `yaml:"timeout" json:"timeout"`
 	MaxConcurrentPerHost int           `yaml:"max_concurrent_per_host" json:"max_concurrent_per_host"`
+	// ShellIdleTimeout is the idle timeout hvro asks each host for in every
+	// WinRM shell: the host deletes a shell (and kills its command) that
+	// gets no request for that long, which bounds a command orphaned by a
+	// crash of hvro; a restart holds an interrupted pair as long.
+	ShellIdleTimeout time.Duration `yaml:"shell_idle_timeout" json:"shell_idle_timeout"`
 
 	Password Secret `yaml:"-" json:"password"`
 }
@@ -194,6 +203,7 @@ func Defaults() *Config {
 			Auth:                 WinRMBasic,
 			Timeout:              60 * time.Second,
 			MaxConcurrentPerHost: 4,
+			ShellIdleTimeout:     replica.DefaultShellIdleTimeout,
 		},
 		ResyncInterval:  30 * time.Second,
 		Workers:         8,

@@ -38,6 +38,7 @@ var docs = map[string]string{
 	"winrm.ca_file":                              "PEM bundle that verifies the hosts' certificates (https)",
 	"winrm.timeout":                              "per WinRM request; up to 10m",
 	"winrm.max_concurrent_per_host":              "commands in flight per host, 1 to " + strconv.Itoa(replica.MaxShells) + " (Windows' shells per user)",
+	"winrm.shell_idle_timeout":                   "hosts delete a WinRM shell (and kill its command) idle this long; bounds a command a crash of hvro left running, and how long a restart waits for it; 2s to 2h, at least 1m for Windows",
 	"clusters":                                   "required: the ECX clusters (an entry's defaults are shown)",
 	"clusters[].name":                            "required, unique; A-Z a-z 0-9 _ . - (a metric label)",
 	"clusters[].api":                             "the ECX RESTful API",

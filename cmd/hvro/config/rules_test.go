@@ -94,6 +94,11 @@ var ruleCases = []ruleCase{
 	{name: "winrm timeout without unit", edits: []edit{{"winrm.timeout", "60"}}, want: []string{`winrm.timeout: 60 has no unit; write a Go duration such as "60s"`}},
 	{name: "winrm timeout quoted without unit", edits: []edit{{"winrm.timeout", `"60"`}}, want: []string{`winrm.timeout: "60" is not a Go duration`}},
 	{name: "winrm timeout in days", edits: []edit{{"winrm.timeout", "1d"}}, want: []string{`winrm.timeout: "1d" is not a Go duration`}},
+	// The driver's bounds on the shell idle timeout it asks hosts for.
+	{name: "shell idle timeout too short", edits: []edit{{"winrm.shell_idle_timeout", "1s"}}, want: []string{"winrm.shell_idle_timeout: 1s is out of range; use 2s to 2h"}},
+	{name: "shell idle timeout too long", edits: []edit{{"winrm.shell_idle_timeout", "121m"}}, want: []string{"winrm.shell_idle_timeout: 121m is out of range; use 2s to 2h"}},
+	{name: "shell idle timeout 2h", edits: []edit{{"winrm.shell_idle_timeout", "2h"}}},
+	{name: "shell idle timeout 2s", edits: []edit{{"winrm.shell_idle_timeout", "2s"}}},
 	// The driver's cap (replica.MaxShells, Windows' shells per user) is the config's.
 	{name: "winrm max_concurrent 0", edits: []edit{{"winrm.max_concurrent_per_host", "0"}}, want: []string{fmt.Sprintf("winrm.max_concurrent_per_host: 0 is out of range; use 1 to %d", replica.MaxShells)}},
 	{name: "winrm max_concurrent above the shells", edits: []edit{{"winrm.max_concurrent_per_host", strconv.Itoa(replica.MaxShells + 1)}},

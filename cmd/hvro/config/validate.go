@@ -175,6 +175,12 @@ func (k *checker) winrm() {
 	k.durationIn("winrm.timeout", w.Timeout, time.Second, 10*time.Minute)
 	// Each command holds one shell; Windows allows replica.MaxShells per user.
 	k.intIn("winrm.max_concurrent_per_host", w.MaxConcurrentPerHost, 1, replica.MaxShells)
+	// The driver's bounds (replica.New checks the same).
+	k.durationIn("winrm.shell_idle_timeout", w.ShellIdleTimeout, replica.MinShellIdleTimeout, replica.MaxShellIdleTimeout)
+	if floor := replica.WindowsMinShellIdleTimeout; w.ShellIdleTimeout >= replica.MinShellIdleTimeout && w.ShellIdleTimeout < floor {
+		k.warn("winrm.shell_idle_timeout", "%s is below the %s Windows hosts grant at least: they keep an idle shell %s, longer than a restart of hvro waits for an orphaned command, and hvro refuses to run commands on a host that reports it; use at least %s (shorter values are for emulated labs)",
+			fmtDuration(w.ShellIdleTimeout), fmtDuration(floor), fmtDuration(floor), fmtDuration(floor))
+	}
 	k.caFile("winrm", w.CAFile, w.InsecureSkipVerify)
 }
 

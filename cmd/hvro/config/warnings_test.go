@@ -46,6 +46,11 @@ func TestWarnings(t *testing.T) {
 		{name: "listen on an address", edits: []edit{{"listen", "192.0.2.5:8080"}}, want: []string{`listen: "192.0.2.5:8080" is not a loopback address`}},
 		{name: "listen on a name", edits: []edit{{"listen", "hvro.corp.example:8080"}}, want: []string{`listen: "hvro.corp.example:8080" is not a loopback address`}},
 		{name: "listen on localhost", edits: []edit{{"listen", "localhost:8080"}}},
+		// Windows raises a shorter request to its minimum, which the restart
+		// hold would not wait for; the driver refuses such a host.
+		{name: "shell idle timeout below Windows' minimum", edits: []edit{{"winrm.shell_idle_timeout", "10s"}},
+			want: []string{"winrm.shell_idle_timeout: 10s is below the 1m Windows hosts grant at least: they keep an idle shell 1m, longer than a restart of hvro waits for an orphaned command, and hvro refuses to run commands on a host that reports it; use at least 1m (shorter values are for emulated labs)"}},
+		{name: "shell idle timeout at Windows' minimum", edits: []edit{{"winrm.shell_idle_timeout", "60s"}}},
 		{name: "listen on ::1", edits: []edit{{"listen", "'[::1]:8080'"}}},
 		{name: "listen on 127.0.0.2", edits: []edit{{"listen", "127.0.0.2:8080"}}},
 		{name: "listen on every interface with tls", setup: tlsFiles,

@@ -19,7 +19,7 @@ func winrmHost(h config.Host, names HostNames, m *metrics.Metrics, log *slog.Log
 	d, err := replica.New(h.Server, replica.Config{
 		Endpoint: h.URL, Username: w.Username, Password: w.Password.Value(), Auth: w.Auth,
 		InsecureSkipVerify: w.InsecureSkipVerify, CAFile: w.CAFile, Timeout: w.Timeout,
-		MaxConcurrent: w.MaxConcurrentPerHost, Logger: log,
+		MaxConcurrent: w.MaxConcurrentPerHost, ShellIdleTimeout: w.ShellIdleTimeout, Logger: log,
 		OnRequest:   func(host, outcome string, d time.Duration) { m.WinRM(host, outcome, d) },
 		OnAbandoned: m.WinRMAbandoned,
 	})

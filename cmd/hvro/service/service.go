@@ -129,13 +129,16 @@ func (s *Service) controllerConfig(cfg *config.Config) orchestrator.Config {
 		Workers:        cfg.Workers,
 		StepTimeout:    cfg.WinRM.Timeout + 5*time.Second,
 		CommandTimeout: cfg.WinRM.Timeout,
-		StepRetries:    retries,
-		RetryBase:      cfg.Retry.InitialBackoff,
-		BackoffMax:     cfg.Retry.MaxBackoff,
-		ResyncInterval: cfg.ResyncInterval,
-		Logger:         s.log.With("component", "orchestrator"),
-		Metrics:        s.metrics,
-		ReloadPause:    failpoint("HVRO_FAILPOINT_RELOAD_PAUSE"),
+		// The same value the drivers ask every host for: an orphaned
+		// command ends with its idle shell.
+		ShellIdleTimeout: cfg.WinRM.ShellIdleTimeout,
+		StepRetries:      retries,
+		RetryBase:        cfg.Retry.InitialBackoff,
+		BackoffMax:       cfg.Retry.MaxBackoff,
+		ResyncInterval:   cfg.ResyncInterval,
+		Logger:           s.log.With("component", "orchestrator"),
+		Metrics:          s.metrics,
+		ReloadPause:      failpoint("HVRO_FAILPOINT_RELOAD_PAUSE"),
 	}
 }
 
@@ -562,7 +565,7 @@ func sameHostConfig(a, b *config.Config, key string) bool {
 
 func hostSettings(h config.Host) []any {
 	w := h.WinRM
-	return []any{w.Username, w.Password.Value(), w.Auth, w.HTTPS, w.InsecureSkipVerify, w.CAFile, w.Timeout, w.MaxConcurrentPerHost}
+	return []any{w.Username, w.Password.Value(), w.Auth, w.HTTPS, w.InsecureSkipVerify, w.CAFile, w.Timeout, w.MaxConcurrentPerHost, w.ShellIdleTimeout}
 }
 
 // closeHosts closes the drivers that can be closed (the WinRM driver

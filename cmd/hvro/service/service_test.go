@@ -225,13 +225,14 @@ func TestReloadAppliesTunables(t *testing.T) {
 	next.Retry.MaxBackoff = 7 * time.Minute
 	next.ResyncInterval = 11 * time.Minute
 	next.WinRM.Timeout = 10 * time.Minute
+	next.WinRM.ShellIdleTimeout = 90 * time.Second
 	if err := s.Reload(next); err != nil {
 		t.Fatal(err)
 	}
 	got := s.ctrl.Tunables()
 	want := orchestrator.Tunables{Workers: 17, StepRetries: 8, RetryBase: 3 * time.Second, BackoffMax: 7 * time.Minute,
 		ResyncInterval: 11 * time.Minute, StepTimeout: 10*time.Minute + 5*time.Second, CommandTimeout: 10 * time.Minute,
-		ProgressInterval: 2 * time.Second, DegradeAfter: 3}
+		ShellIdleTimeout: 90 * time.Second, ProgressInterval: 2 * time.Second, DegradeAfter: 3}
 	if got != want {
 		t.Fatalf("tunables after the reload\n got  %+v\n want %+v", got, want)
 	}
@@ -343,5 +344,29 @@ func TestReadyFollowsStoreCommits(t *testing.T) {
 	}
 	if err := s.Ready(); err == nil || !strings.Contains(err.Error(), "failed to commit") {
 		t.Fatalf("Ready after a failed write: %v", err)
+	}
+}
+
+// TestReloadRebuildsDriverOnWinRMSettings: a reload keeps a host's driver
+// only when nothing it was built from changed; the shell idle timeout it
+// asks hosts for is one of those settings.
+func TestReloadRebuildsDriverOnWinRMSettings(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*config.Config)
+		same   bool
+	}{
+		{name: "nothing", change: func(*config.Config) {}, same: true},
+		{name: "timeout", change: func(c *config.Config) { c.WinRM.Timeout = 2 * time.Minute }},
+		{name: "shell idle timeout", change: func(c *config.Config) { c.WinRM.ShellIdleTimeout = 5 * time.Minute }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := testConfig(t.TempDir()), testConfig(t.TempDir())
+			tc.change(b)
+			if got := sameHostConfig(a, b, "node1"); got != tc.same {
+				t.Fatalf("sameHostConfig = %v, want %v", got, tc.same)
+			}
+		})
 	}
 }

@@ -258,6 +258,8 @@ func (l *Lab) startHosts() error {
 				PowerShell: powerShell(h),
 				Log:        l.record,
 				Logger:     l.log.With("sim", "wsman", "host", hc.Name),
+				// Zero keeps Windows' 60s.
+				MinShellIdleTimeout: t.HyperV.MinShellIdleTimeout,
 			},
 			HTTPAddr: hc.Listen,
 		}

@@ -553,6 +553,7 @@ func TestTopologyValidation(t *testing.T) {
 			t.HyperV.Disks = append(t.HyperV.Disks, HyperVDisk{Name: "T3", Letter: "t", Group: DiskGroup{Cluster: "cluster1", Group: "failover3"}})
 		}, []string{"hyperv.disks[2].letter: T3: disk T1 of cluster cluster1 already uses drive T:"}},
 		{"disk on unknown cluster", func(t *Topology) { t.HyperV.Disks[1].Group.Cluster = "c9" }, []string{`hyperv.disks[1].group.cluster: "c9" is not an ecx cluster`}},
+		{"negative shell idle minimum", func(t *Topology) { t.HyperV.MinShellIdleTimeout = -time.Second }, []string{"hyperv.min_shell_idle_timeout: negative"}},
 		{"several problems", func(t *Topology) {
 			t.HyperV.VMs[0].ID = "nope"
 			t.HyperV.VMs[0].Copies[1].State = "Paused"

@@ -83,6 +83,11 @@ type HyperV struct {
 	// ProgressNoise makes hosts write the "Preparing modules for first
 	// use." progress record to stderr on every encoded command.
 	ProgressNoise bool `yaml:"progress_noise"`
+	// MinShellIdleTimeout is the least shell idle timeout the hosts'
+	// WinRM services grant a client that asks for one (default 60s, as
+	// Windows): a lab lowers it so that a client's short idle timeout,
+	// and a test waiting for an orphaned shell to die, take seconds.
+	MinShellIdleTimeout time.Duration `yaml:"min_shell_idle_timeout"`
 }
 
 // HyperVHost is one emulated host.
@@ -258,6 +263,9 @@ func (t *Topology) Validate() error {
 	}
 	if h.Password == "" {
 		bad("hyperv.password", "missing")
+	}
+	if h.MinShellIdleTimeout < 0 {
+		bad("hyperv.min_shell_idle_timeout", "negative")
 	}
 	seenHost := map[string]bool{}
 	for i, host := range h.Hosts {

@@ -34,7 +34,7 @@ def protocol(spec, **kw):
 def run_protocol(spec):
     """Runs one command through Protocol, the way Session.run_cmd does."""
     p = protocol(spec)
-    shell = p.open_shell()
+    shell = p.open_shell(idle_timeout=spec.get("idle_timeout"))
     cmd = p.run_command(shell, spec["command"], spec.get("args", []))
     out, err, code = p.get_command_output(shell, cmd)
     p.cleanup_command(shell, cmd)
@@ -60,6 +60,13 @@ def main():
             result = {"stdout": b64(r.std_out), "stderr": b64(r.std_err), "code": r.status_code}
         elif kind == "protocol":
             result = run_protocol(spec)
+        elif kind == "orphan":
+            # A client that dies mid-command: it starts the command and
+            # exits without a Receive, Signal or Delete.
+            p = protocol(spec)
+            shell = p.open_shell(idle_timeout=spec.get("idle_timeout"))
+            p.run_command(shell, spec["command"], spec.get("args", []))
+            result = {}
         elif kind == "quota":
             p = protocol(spec)
             shells = []

@@ -26,7 +26,10 @@ var client string
 
 // Spec is one scenario for client.py. Kind is run_cmd, run_ps (Session
 // API), protocol (a command through Protocol, which survives stderr where
-// run_ps 0.3.0 crashes on Python 3) or quota (open Count shells).
+// run_ps 0.3.0 crashes on Python 3), orphan (start a command through
+// Protocol and exit without waiting for it or deleting the shell) or quota
+// (open Count shells). IdleTimeout goes to Protocol.open_shell unconverted,
+// as pywinrm sends it: a string or a number.
 type Spec struct {
 	Kind             string   `json:"kind"`
 	URL              string   `json:"url"`
@@ -41,6 +44,7 @@ type Spec struct {
 	CertValidation   string   `json:"cert_validation,omitempty"`
 	CA               string   `json:"ca,omitempty"`
 	Count            int      `json:"count,omitempty"`
+	IdleTimeout      any      `json:"idle_timeout,omitempty"`
 }
 
 // Result is what the client saw. Error and Message are set when pywinrm

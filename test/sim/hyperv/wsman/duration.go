@@ -13,6 +13,16 @@ var errDuration = errors.New("not a positive xs:duration")
 // OperationTimeout: PT60S, PT20.000S, PT1M30S, P0DT0H1M0S. Years and months
 // have no fixed length and are refused, as are negative and zero durations.
 func parseDuration(s string) (time.Duration, error) {
+	d, err := parseDurationOrZero(s)
+	if err != nil || d <= 0 {
+		return 0, errDuration
+	}
+	return d, nil
+}
+
+// parseDurationOrZero is parseDuration that also takes a zero duration
+// (PT0S), which is a valid xs:duration for a Create's rsp:IdleTimeOut.
+func parseDurationOrZero(s string) (time.Duration, error) {
 	if !strings.HasPrefix(s, "P") || len(s) < 3 {
 		return 0, errDuration
 	}
@@ -67,9 +77,6 @@ func parseDuration(s string) (time.Duration, error) {
 			return 0, errDuration
 		}
 		total += time.Duration(f * float64(scale))
-	}
-	if total <= 0 {
-		return 0, errDuration
 	}
 	return total, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hvro/hvro/test/sim/hyperv/wsman"
 	"github.com/hvro/hvro/test/sim/pywinrm"
+	"github.com/hvro/hvro/test/within"
 )
 
 type pyResult = pywinrm.Result
@@ -144,4 +145,44 @@ func TestPywinrmHTTPS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPywinrmIdleTimeout: pywinrm 0.3.0 sends open_shell's idle_timeout
+// unconverted after the streams. An xs:duration string works (the shell of
+// a client that then dies is deleted after it, cancelling its command); the
+// bare milliseconds of pywinrm issue #377 get Windows' SchemaValidationError.
+func TestPywinrmIdleTimeout(t *testing.T) {
+	needPywinrm(t)
+	rec := newRecorder()
+	cfg := baseConfig(rec)
+	cfg.MinShellIdleTimeout = 100 * time.Millisecond
+	h := startHost(t, wsman.HostConfig{Server: cfg})
+	url := h.HTTPURL()
+
+	res := runPy(t, map[string]any{"kind": "protocol", "url": url, "command": "hostname", "idle_timeout": "PT30S"})
+	if res.Error != "" || res.Stdout != "NODE1\r\n" {
+		t.Fatalf("with idle_timeout PT30S: stdout %q, error %s %q", res.Stdout, res.Error, res.Message)
+	}
+
+	res = runPy(t, map[string]any{"kind": "protocol", "url": url, "command": "hostname", "idle_timeout": 3600000})
+	const reason = "The SOAP XML in the message does not match the corresponding XML schema definition. Change the XML and retry. "
+	if res.Error != "WinRMError" || !strings.HasPrefix(res.Message, reason) ||
+		!strings.Contains(res.Message, "'wsmanfault_code': '2150858817'") || !strings.Contains(res.Message, "'fault_subcode': 'w:SchemaValidationError'") {
+		t.Fatalf("with idle_timeout 3600000: error %s %q, want WinRMError with SchemaValidationError 2150858817", res.Error, res.Message)
+	}
+
+	start := time.Now()
+	res = runPy(t, map[string]any{"kind": "orphan", "url": url, "command": "powershell", "args": []string{"-Command", "sleep 30000; out never"}, "idle_timeout": "PT1S"})
+	if res.Error != "" {
+		t.Fatalf("orphan: error %s %q", res.Error, res.Message)
+	}
+	recs := rec.wait(t, 2)
+	last := recs[len(recs)-1]
+	if !last.Canceled || last.Script != "sleep 30000; out never" {
+		t.Fatalf("the orphaned command was not cancelled: %+v", last)
+	}
+	if took := last.Start.Add(last.Duration).Sub(start); took > 10*time.Second {
+		t.Errorf("the orphaned command ran %v, far beyond its shell's 1s idle timeout", took)
+	}
+	within.Eventually(t, "the orphaned shell to be deleted", func() bool { return h.Server().Shells() == 0 })
 }

@@ -95,6 +95,7 @@ type reply struct {
 	code, subcode, reason, wsmanCode, message string
 	// shell results
 	shellID, commandID, state, exitCode string
+	idleTimeOut                         string // rsp:Shell/rsp:IdleTimeOut of a CreateResponse
 	stdout, stderr                      []byte
 	endStreams                          int
 }
@@ -128,6 +129,9 @@ func parseReply(status int, h http.Header, body []byte) (reply, error) {
 					} `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd SelectorSet"`
 				} `xml:"http://schemas.xmlsoap.org/ws/2004/08/addressing ReferenceParameters"`
 			} `xml:"http://schemas.xmlsoap.org/ws/2004/09/transfer ResourceCreated"`
+			Shell struct {
+				IdleTimeOut string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell IdleTimeOut"`
+			} `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Shell"`
 			CommandID string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell CommandResponse>CommandId"`
 			Receive   struct {
 				Streams []struct {
@@ -150,6 +154,7 @@ func parseReply(status int, h http.Header, body []byte) (reply, error) {
 	r.code, r.subcode, r.reason = f.Code, f.Subcode, f.Reason
 	r.wsmanCode, r.message = f.Detail.WSMan.Code, f.Detail.WSMan.Message
 	r.shellID, r.commandID = env.Body.Created.Ref.Set.Selector, env.Body.CommandID
+	r.idleTimeOut = env.Body.Shell.IdleTimeOut
 	rr := env.Body.Receive
 	r.state = strings.TrimPrefix(rr.State.State, "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/")
 	r.exitCode = rr.State.ExitCode

@@ -84,7 +84,13 @@ type Config struct {
 	MaxTimeout time.Duration
 	// ShellIdleTimeout deletes a shell that has seen no request for this
 	// long (winrs IdleTimeout, default 2h as Windows reports PT7200.000S).
+	// It is also the most a client may ask for in a Create's
+	// rsp:IdleTimeOut: a longer request gets this value.
 	ShellIdleTimeout time.Duration
+	// MinShellIdleTimeout is the least idle timeout a client may ask for;
+	// a shorter request gets this value (default 60s, Windows' effective
+	// minimum). Labs lower it so that tests need not wait a minute.
+	MinShellIdleTimeout time.Duration
 	// Log, when set, receives a record for every command when it ends.
 	Log func(CommandRecord)
 	// Logger receives diagnostics (faults, expiries); nil discards them.
@@ -99,7 +105,10 @@ const (
 	defaultMaxEnvelopeSize  = 500 * 1024
 	defaultMaxTimeout       = 60 * time.Second
 	defaultShellIdleTimeout = 7200 * time.Second
-	minEnvelopeSize         = 8192
+	// defaultMinShellIdleTimeout is the least idle timeout Windows keeps a
+	// shell for when a client asks for less (MS-WSMV 2.2.4.42, note 28).
+	defaultMinShellIdleTimeout = 60 * time.Second
+	minEnvelopeSize            = 8192
 	// statusControlCExit is what a console process ends with after Ctrl+C
 	// (STATUS_CONTROL_C_EXIT, 0xC000013A).
 	statusControlCExit = 0xC000013A
@@ -138,6 +147,7 @@ type shell struct {
 	commands map[string]*command
 	active   int // requests in progress; the idle timer runs only at zero
 	idle     *time.Timer
+	idleFor  time.Duration // the shell's idle timeout: requested, within the server's bounds
 	gone     bool
 }
 
@@ -190,7 +200,10 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.ShellIdleTimeout == 0 {
 		cfg.ShellIdleTimeout = defaultShellIdleTimeout
 	}
-	if cfg.MaxShellsPerUser < 0 || cfg.MaxTimeout < 0 || cfg.ShellIdleTimeout < 0 {
+	if cfg.MinShellIdleTimeout == 0 {
+		cfg.MinShellIdleTimeout = defaultMinShellIdleTimeout
+	}
+	if cfg.MaxShellsPerUser < 0 || cfg.MaxTimeout < 0 || cfg.ShellIdleTimeout < 0 || cfg.MinShellIdleTimeout < 0 {
 		return nil, errors.New("wsman: negative limit in Config")
 	}
 	if cfg.Now == nil {
@@ -528,7 +541,7 @@ func (s *Server) release(sh *shell) {
 	defer s.mu.Unlock()
 	sh.active--
 	if sh.active == 0 && !sh.gone {
-		sh.idle.Reset(s.cfg.ShellIdleTimeout)
+		sh.idle.Reset(sh.idleFor)
 	}
 }
 
@@ -542,6 +555,10 @@ func (s *Server) create(r *http.Request, acct *account, req *request) ([]byte, *
 	}
 	if e := req.Body.child(nsShell, "OutputStreams"); e != nil {
 		out = strings.Join(strings.Fields(e.Text), " ")
+	}
+	idleFor, f := s.requestedIdleTimeout(req.Body)
+	if f != nil {
+		return nil, f
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -558,8 +575,9 @@ func (s *Server) create(r *http.Request, acct *account, req *request) ([]byte, *
 		acct:     acct,
 		clientIP: hostOnly(r.RemoteAddr),
 		commands: map[string]*command{},
+		idleFor:  idleFor,
 	}
-	sh.idle = time.AfterFunc(s.cfg.ShellIdleTimeout, func() { s.expire(sh) })
+	sh.idle = time.AfterFunc(idleFor, func() { s.expire(sh) })
 	s.shells[sh.id] = sh
 	s.perUser[key]++
 	s.mu.Unlock()
@@ -573,10 +591,34 @@ func (s *Server) create(r *http.Request, acct *account, req *request) ([]byte, *
 		"</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>" +
 		`<rsp:Shell xmlns:rsp="` + nsShell + `"><rsp:ShellId>` + sh.id + "</rsp:ShellId><rsp:ResourceUri>" + resourceCmd +
 		"</rsp:ResourceUri><rsp:Owner>" + esc(acct.key) + "</rsp:Owner><rsp:ClientIP>" + esc(sh.clientIP) +
-		"</rsp:ClientIP><rsp:IdleTimeOut>" + formatSeconds(s.cfg.ShellIdleTimeout) + "</rsp:IdleTimeOut><rsp:InputStreams>" + esc(in) +
+		"</rsp:ClientIP><rsp:IdleTimeOut>" + formatSeconds(idleFor) + "</rsp:IdleTimeOut><rsp:InputStreams>" + esc(in) +
 		"</rsp:InputStreams><rsp:OutputStreams>" + esc(out) + "</rsp:OutputStreams><rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime>" +
 		"<rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>"
 	return envelope("http://schemas.xmlsoap.org/ws/2004/09/transfer/CreateResponse", req.MessageID, body), nil
+}
+
+// requestedIdleTimeout is the idle timeout of a shell a Create asks for:
+// the server's IdleTimeout when the body has no rsp:IdleTimeOut, else the
+// requested xs:duration raised to the minimum and lowered to the server's
+// IdleTimeout (MS-WSMV 2.2.4.37, 2.2.4.42; WSMAN_SHELL_STARTUP_INFO). Windows
+// does not hold the element to its schema position (a capture has it after
+// the streams), but its value must be one xs:duration: pywinrm's bare
+// milliseconds are refused (pywinrm issue #377).
+func (s *Server) requestedIdleTimeout(body *element) (time.Duration, *fault) {
+	els := body.children(nsShell, "IdleTimeOut")
+	if len(els) == 0 {
+		return s.cfg.ShellIdleTimeout, nil
+	}
+	if len(els) > 1 || len(els[0].Children) > 0 {
+		return 0, faultSchemaValidation("IdleTimeOut")
+	}
+	d, err := parseDurationOrZero(strings.TrimSpace(els[0].Text))
+	if err != nil {
+		return 0, faultSchemaValidation("IdleTimeOut")
+	}
+	// Windows keeps the timeout in milliseconds (a DWORD).
+	d = max(d.Truncate(time.Millisecond), s.cfg.MinShellIdleTimeout)
+	return min(d, s.cfg.ShellIdleTimeout), nil
 }
 
 func formatSeconds(d time.Duration) string {
