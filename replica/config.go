@@ -110,6 +110,13 @@ type Driver struct {
 	sem         chan struct{}
 	shells      chan struct{}
 	abandoned   atomic.Int64 // goroutines still running after their caller left
+	// ending maps a VM name to a channel closed when the last command on
+	// it that was abandoned has ended on the host (its shell deleted): the
+	// next command on that VM waits for it, or two would change the VM at
+	// once (I3).
+	ending sync.Map
+	// beforeDelete, when set (tests), runs before a shell is deleted.
+	beforeDelete func()
 	log         *slog.Logger
 	onRequest   func(string, string, time.Duration)
 	onAbandoned func(string)

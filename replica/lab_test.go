@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hvro/hvro/test/within"
 	"slices"
 	"strings"
 	"sync"
@@ -942,5 +943,37 @@ func TestHostileNames(t *testing.T) {
 	// Register by path with quotes and $ in it: already registered.
 	if r, err := d.Register(ctx, VMRef{hostile}, path); err != nil || !r.AlreadyRegistered {
 		t.Fatalf("register: %+v %v", r, err)
+	}
+}
+
+// TestNextCommandWaitsForTheAbandonedOne: a command whose caller gave up
+// ends on the host only once its shell is deleted, in the background; the
+// next command on the same VM must not reach the host before that
+// deletion (the chaos runner saw a retry start 12-15ms before the
+// abandoned command ended on a loaded host: two commands changing one VM
+// at once, I3).
+func TestNextCommandWaitsForTheAbandonedOne(t *testing.T) {
+	l := startLab(t)
+	if err := l.World.SetLatency("Get-VM", 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	d := l.driver("node1", func(c *Config) { c.Timeout = 300 * time.Millisecond; c.MaxConcurrent = 4 })
+	deleted := make(chan time.Time, 4)
+	d.beforeDelete = func() {
+		time.Sleep(400 * time.Millisecond) // the host takes its time
+		deleted <- time.Now()
+	}
+	if _, err := d.Inspect(ctxT(t), vm1); !IsTransient(err) {
+		t.Fatalf("first inspect: %v, want the command timeout", err)
+	}
+	if _, err := d.Inspect(ctxT(t), vm1); !IsTransient(err) {
+		t.Fatalf("second inspect: %v, want the command timeout", err)
+	}
+	secondEnd := time.Now()
+	first := within.Recv(t, deleted, "the first shell's deletion")
+	// The second command may reach the host only once the first shell is
+	// gone, and then takes its own 300ms to time out.
+	if secondEnd.Before(first) {
+		t.Fatalf("the second command ended %v before the first command's shell was deleted", first.Sub(secondEnd))
 	}
 }

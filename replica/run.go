@@ -120,6 +120,16 @@ func (d *Driver) runScript(ctx context.Context, c call, script string) (rawResul
 		return rawResult{}, c.fail(d, ErrPermanent, ReasonCommandLineTooLong,
 			fmt.Sprintf("the encoded command line has %d characters; cmd.exe accepts %d (shorten the VM name or path)", len(line), maxCommandLine), nil)
 	}
+	if c.vm != "" {
+		if ch, ok := d.ending.Load(c.vm); ok {
+			select {
+			case <-ch.(chan struct{}):
+			case <-ctx.Done():
+				reason, msg, err := ctxError(ctx, ctx.Err(), d.timeout.String())
+				return rawResult{}, c.fail(d, ErrTransient, reason, msg+" (an earlier command on this VM, whose caller gave up, is still ending on the host)", err)
+			}
+		}
+	}
 	select {
 	case d.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -156,6 +166,7 @@ func (d *Driver) runScript(ctx context.Context, c call, script string) (rawResul
 	var mu sync.Mutex
 	var left time.Time
 	var stuck *time.Timer
+	var ended chan struct{} // set with left, when the command has a VM
 	go func() {
 		defer d.bg.Done()
 		defer func() { <-d.shells }()
@@ -166,6 +177,10 @@ func (d *Driver) runScript(ctx context.Context, c call, script string) (rawResul
 			stuck.Stop()
 			d.abandoned.Add(-1)
 			d.log.Info("winrm abandoned command ended", "op", c.op, "vm", c.vm, "after", time.Since(left))
+			if ended != nil {
+				close(ended)
+				d.ending.CompareAndDelete(c.vm, ended)
+			}
 		}
 		done <- outcome{r, err}
 	}()
@@ -179,6 +194,10 @@ func (d *Driver) runScript(ctx context.Context, c call, script string) (rawResul
 			mu.Unlock()
 		default:
 			left = time.Now()
+			if c.vm != "" {
+				ended = make(chan struct{})
+				d.ending.Store(c.vm, ended)
+			}
 			n := d.abandoned.Add(1)
 			// Its requests are aborted and its shell deletion is bounded:
 			// a goroutine still running after that is stuck in the library.
@@ -237,6 +256,9 @@ func (d *Driver) exec(ctx context.Context, line string) (rawResult, error) {
 		cleanCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
 		tr.setContext(cleanCtx)
+		if d.beforeDelete != nil {
+			d.beforeDelete()
+		}
 		if err := shell.Close(); err != nil {
 			d.log.Debug("winrm delete shell failed", "error", err)
 		}
