@@ -107,9 +107,9 @@ type Driver struct {
 	// commands whose goroutine still runs, abandoned ones included
 	// (MaxShells), so neither the host's shell quota nor hvro's memory
 	// can be exhausted by commands nobody waits for any more.
-	sem         chan struct{}
-	shells      chan struct{}
-	abandoned   atomic.Int64 // goroutines still running after their caller left
+	sem       chan struct{}
+	shells    chan struct{}
+	abandoned atomic.Int64 // goroutines still running after their caller left
 	// ending maps a VM name to a channel closed when the last command on
 	// it that was abandoned has ended on the host (its shell deleted): the
 	// next command on that VM waits for it, or two would change the VM at
@@ -117,9 +117,9 @@ type Driver struct {
 	ending sync.Map
 	// beforeDelete, when set (tests), runs before a shell is deleted.
 	beforeDelete func()
-	log         *slog.Logger
-	onRequest   func(string, string, time.Duration)
-	onAbandoned func(string)
+	log          *slog.Logger
+	onRequest    func(string, string, time.Duration)
+	onAbandoned  func(string)
 
 	idLock   chan struct{} // one identity command at a time; guards the next three
 	identity *Identity     // learned once

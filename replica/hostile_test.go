@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -116,10 +117,12 @@ func TestHostileReplyFreesTheSlot(t *testing.T) {
 			}
 
 			// The host's only slot must be free now: a second command gets
-			// it at once and succeeds.
+			// it at once and succeeds. (On another VM: a command on vm1
+			// waits for the abandoned one on vm1 to end on the host, see
+			// TestNextCommandWaitsForTheAbandonedOne.)
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
-			if _, err := d.Inspect(ctx, vm1); err != nil {
+			if _, err := d.Inspect(ctx, VMRef{Name: "vm2"}); err != nil {
 				t.Fatalf("second command on the same host: %v", err)
 			}
 			if got := int(abandoned.Load()); got != tc.abandoned {
@@ -157,15 +160,17 @@ func TestAbandonedCommandsAreBounded(t *testing.T) {
 	t.Cleanup(func() { close(release) }) // before Close: lets the Deletes go
 	d.shells = make(chan struct{}, 2)    // MaxShells, scaled down
 
+	// Other VMs each time: a command on a VM waits for an abandoned one on
+	// the same VM (TestNextCommandWaitsForTheAbandonedOne).
 	for i := range 2 {
-		if _, err := d.Inspect(context.Background(), vm1); !IsTransient(err) {
+		if _, err := d.Inspect(context.Background(), VMRef{Name: fmt.Sprintf("vm%d", i+1)}); !IsTransient(err) {
 			t.Fatalf("command %d: %v", i, err)
 		}
 	}
 	if d.Abandoned() != 2 {
 		t.Fatalf("abandoned: %d, want 2", d.Abandoned())
 	}
-	_, err = d.Inspect(context.Background(), vm1)
+	_, err = d.Inspect(context.Background(), VMRef{Name: "vm3"})
 	if !IsTransient(err) || !strings.Contains(err.Error(), "still has 2 commands whose callers gave up") {
 		t.Fatalf("third command: %v", err)
 	}

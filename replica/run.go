@@ -108,6 +108,14 @@ func (d *Driver) result(c call, r rawResult) (rawResult, error) {
 	return r, nil
 }
 
+// ending is an abandoned command on a VM: done closes when its goroutine
+// (and so its shell deletion) has ended; the next command on the VM waits
+// for that, at the latest until by.
+type ending struct {
+	done chan struct{}
+	by   time.Time
+}
+
 // runScript runs a script with the per-host bound and the command timeout.
 // On cancel or timeout it returns at once and gives the host's slot back:
 // the command's goroutine goes on without a caller (its request in flight
@@ -121,9 +129,16 @@ func (d *Driver) runScript(ctx context.Context, c call, script string) (rawResul
 			fmt.Sprintf("the encoded command line has %d characters; cmd.exe accepts %d (shorten the VM name or path)", len(line), maxCommandLine), nil)
 	}
 	if c.vm != "" {
-		if ch, ok := d.ending.Load(c.vm); ok {
+		if v, ok := d.ending.Load(c.vm); ok {
+			e := v.(*ending)
+			// Bounded: by then the deletion request has ended one way or
+			// the other; a goroutine still running is stuck in the WinRM
+			// library, not in a command on the host.
+			wait := time.NewTimer(time.Until(e.by))
+			defer wait.Stop()
 			select {
-			case <-ch.(chan struct{}):
+			case <-e.done:
+			case <-wait.C:
 			case <-ctx.Done():
 				reason, msg, err := ctxError(ctx, ctx.Err(), d.timeout.String())
 				return rawResult{}, c.fail(d, ErrTransient, reason, msg+" (an earlier command on this VM, whose caller gave up, is still ending on the host)", err)
@@ -166,7 +181,7 @@ func (d *Driver) runScript(ctx context.Context, c call, script string) (rawResul
 	var mu sync.Mutex
 	var left time.Time
 	var stuck *time.Timer
-	var ended chan struct{} // set with left, when the command has a VM
+	var ended *ending // set with left, when the command has a VM
 	go func() {
 		defer d.bg.Done()
 		defer func() { <-d.shells }()
@@ -178,7 +193,7 @@ func (d *Driver) runScript(ctx context.Context, c call, script string) (rawResul
 			d.abandoned.Add(-1)
 			d.log.Info("winrm abandoned command ended", "op", c.op, "vm", c.vm, "after", time.Since(left))
 			if ended != nil {
-				close(ended)
+				close(ended.done)
 				d.ending.CompareAndDelete(c.vm, ended)
 			}
 		}
@@ -195,7 +210,7 @@ func (d *Driver) runScript(ctx context.Context, c call, script string) (rawResul
 		default:
 			left = time.Now()
 			if c.vm != "" {
-				ended = make(chan struct{})
+				ended = &ending{done: make(chan struct{}), by: left.Add(d.opTimeout + cleanupTimeout)}
 				d.ending.Store(c.vm, ended)
 			}
 			n := d.abandoned.Add(1)
