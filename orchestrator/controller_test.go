@@ -520,7 +520,7 @@ func TestFailoverSwitchesRole(t *testing.T) {
 	h.st.View(func(tx store.Tx) error { events, err = tx.Events(store.EventFilter{Pair: "vm1"}); return err })
 	found := false
 	for _, e := range events {
-		found = found || e.Kind == "primary-role" && strings.Contains(e.Message, "cluster2")
+		found = found || e.Kind == "primary-role" && strings.Contains(e.Message, "cluster2") && e.Op == fmt.Sprint(id)
 	}
 	if !found {
 		t.Fatalf("the role change is not recorded: %+v", events)

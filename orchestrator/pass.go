@@ -468,7 +468,7 @@ func (c *Controller) execute(ctx context.Context, log *slog.Logger, name string,
 			return &steps[i], err
 		}
 		t0 := c.cfg.Now()
-		detail, attempts, err := c.runStep(ctx, log, name, s, spec, gen, checkGen)
+		detail, attempts, err := c.runStep(ctx, log, name, op.ID, s, spec, gen, checkGen)
 		outcome := store.OutcomeOK
 		if err != nil {
 			outcome = store.OutcomeFailed
@@ -521,9 +521,9 @@ func errString(err error) string {
 // BackoffMax. The step's context is not the controller's: a shutdown lets
 // the running step finish (within its timeout) so the journal tells the
 // truth.
-func (c *Controller) runStep(ctx context.Context, log *slog.Logger, name string, s Step, spec PairSpec, gen uint64, checkGen bool) (string, int, error) {
+func (c *Controller) runStep(ctx context.Context, log *slog.Logger, name string, opID uint64, s Step, spec PairSpec, gen uint64, checkGen bool) (string, int, error) {
 	if s.Kind == StepSwitchRole {
-		return "", 1, c.switchRole(spec, s.Cluster)
+		return "", 1, c.switchRole(spec, s.Cluster, opID)
 	}
 	host, ok := c.cfg.Hosts(s.Host)
 	if !ok {
@@ -615,8 +615,10 @@ func (c *Controller) stopEscalating(ctx context.Context, log *slog.Logger, name 
 }
 
 // switchRole records the new primary cluster: the only way the primary
-// role changes (I6).
-func (c *Controller) switchRole(spec PairSpec, cluster string) error {
+// role changes (I6). Its event names the operation, in the same commit:
+// a kill -9 right after it can leave the step "interrupted" in the
+// journal, but the event says the switch happened, and for which failover.
+func (c *Controller) switchRole(spec PairSpec, cluster string, opID uint64) error {
 	name := spec.Name
 	if _, ok := spec.Sides[cluster]; !ok {
 		return fmt.Errorf("record the primary role: cluster %s is not a side of pair %s", cluster, name)
@@ -631,7 +633,7 @@ func (c *Controller) switchRole(spec PairSpec, cluster string) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.AppendEvent(store.Event{At: c.cfg.Now(), Pair: name, Kind: "primary-role", Message: "the primary role moved to " + cluster})
+		_, err = tx.AppendEvent(store.Event{At: c.cfg.Now(), Pair: name, Op: fmt.Sprint(opID), Kind: "primary-role", Message: "the primary role moved to " + cluster})
 		return err
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -264,36 +265,66 @@ func (c *checker) auditEvacuations(lost []hyperv.LostRun) {
 // what its recorded role switches make it) and hvro's log.
 func (c *checker) audit() {
 	c.collectLog()
-	var ops struct{ Operations []store.Operation }
-	if status, err := c.r.api("GET", "/v1/operations?limit=1000", nil, &ops); err != nil || status != http.StatusOK {
-		c.violate("I5", fmt.Sprintf("the journal cannot be read at the end: %d %v", status, err))
+	st, err := store.Open(filepath.Join(c.r.dir, "data", "hvro.db"), store.Options{ReadOnly: true})
+	if err != nil {
+		c.violate("I5", "the store cannot be opened after hvro stopped: "+err.Error())
+		return
+	}
+	defer st.Close()
+	var ops []store.Operation
+	var pairs []store.Pair
+	events := map[string][]store.Event{}
+	err = st.View(func(tx store.Tx) error {
+		var err error
+		if ops, err = tx.Operations(store.OpFilter{}); err != nil {
+			return err
+		}
+		if pairs, err = tx.Pairs(); err != nil {
+			return err
+		}
+		for _, p := range pairs {
+			if events[p.Name], err = tx.Events(store.EventFilter{Pair: p.Name}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		c.violate("I5", "the store cannot be read after hvro stopped: "+err.Error())
 		return
 	}
 	byPair := map[string][]store.Operation{}
-	for _, op := range ops.Operations {
+	byID := map[string]store.Operation{}
+	for _, op := range ops {
 		byPair[op.Pair] = append(byPair[op.Pair], op)
+		byID[fmt.Sprint(op.ID)] = op
 		if op.State == store.OpRunning {
-			c.violate("I5", fmt.Sprintf("operation %d (%s of %s) is still running after the run converged", op.ID, op.Kind, op.Pair))
+			c.violate("I5", fmt.Sprintf("operation %d (%s of %s) was still running when hvro stopped after the run converged", op.ID, op.Kind, op.Pair))
 		}
-	}
-	pairs, err := c.r.pairs()
-	if err != nil {
-		c.violate("I6", "the pairs cannot be read at the end: "+err.Error())
 	}
 	for _, v := range c.r.est.vms {
 		list := byPair[v.name]
 		sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 		c.auditOps(v.name, list)
+	}
+	// I6: the role moves only by a failover, recorded: every role change
+	// is a "primary-role" event committed with it, naming its operation,
+	// which must be a failover of that pair; the stored role is the last
+	// one they name.
+	for _, p := range pairs {
 		want := "cluster1"
-		for _, op := range list {
-			for _, s := range op.Plan {
-				if s.Kind == "switch_primary_role" && s.Outcome == store.OutcomeOK {
-					want = otherCluster(want)
-				}
+		for _, e := range events[p.Name] {
+			if e.Kind != "primary-role" {
+				continue
 			}
+			op, ok := byID[e.Op]
+			if !ok || op.Pair != p.Name || (op.Kind != store.OpFailoverPlanned && op.Kind != store.OpFailoverUnplanned) {
+				c.violate("I6", fmt.Sprintf("%s's primary role moved (%q) without a failover operation of it (event op %q)", p.Name, e.Message, e.Op))
+			}
+			want = strings.TrimPrefix(e.Message, "the primary role moved to ")
 		}
-		if p, ok := pairs[v.name]; ok && p.Primary.Cluster != want {
-			c.violate("I6", fmt.Sprintf("%s's primary cluster is %s, but its journaled role switches make it %s", v.name, p.Primary.Cluster, want))
+		if p.PrimaryCluster != want {
+			c.violate("I6", fmt.Sprintf("%s's primary cluster is %s, but its recorded role switches make it %s", p.Name, p.PrimaryCluster, want))
 		}
 	}
 	c.auditCommands()

@@ -172,6 +172,9 @@ func Run(ctx context.Context, o Options) (rep Report, err error) {
 
 func (r *run) finish(rep Report) Report {
 	r.check.stop()
+	// The audit reads hvro's store itself, whole (the API pages its
+	// journal and events): hvro stops first and lets go of it.
+	r.stopHvro()
 	r.check.audit()
 	rep.Violations = r.check.violations()
 	r.mu.Lock()
@@ -217,20 +220,26 @@ func (r *run) setUp(ctx context.Context) error {
 }
 
 func (r *run) tearDown() {
+	r.stopHvro()
+	if r.lab != nil {
+		r.lab.Close()
+	}
+}
+
+// stopHvro stops hvro with SIGTERM (SIGKILL after 30s) and waits for it.
+func (r *run) stopHvro() {
 	r.procMu.Lock()
 	p, exited := r.proc, r.exited
 	r.procMu.Unlock()
-	if p != nil {
-		p.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			p.Process.Kill()
-			<-exited
-		}
+	if p == nil {
+		return
 	}
-	if r.lab != nil {
-		r.lab.Close()
+	p.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		p.Process.Kill()
+		<-exited
 	}
 }
 
