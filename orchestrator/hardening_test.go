@@ -543,19 +543,8 @@ func TestHoldSurvivesAnotherRestart(t *testing.T) {
 	if got := w.ran(); got != "" {
 		t.Fatalf("the first restart acted inside its hold: %s", got)
 	}
-	spec := testSpec
-	spec.InitialPrimary = "cluster1"
 	// As startAfterCrash: a shell idle timeout far below hold.
-	c2, err := New(Config{Store: c.cfg.Store, Hosts: func(h string) (Host, bool) { return fakeHost{w, h}, true }, Clusters: testClusters,
-		Pairs: []PairSpec{spec}, CommandTimeout: hold, ShellIdleTimeout: time.Millisecond, ProgressInterval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	observeBoth(c2, "node1", "node3")
-	if err := c2.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c2.Stop)
+	restartAgain(t, c, w, hold, time.Millisecond)
 	within.Eventually(t, "the pair to be reconciled after the hold", func() bool { return w.ran() != "" })
 	if at := w.firstRunAt(); at.Sub(started) < hold {
 		t.Fatalf("the second restart acted %v after the orphaned step started, inside the %v hold: %s", at.Sub(started), hold, w.ran())
@@ -575,10 +564,22 @@ func TestShellHoldSurvivesAnotherRestart(t *testing.T) {
 	if got := w.ran(); got != "" {
 		t.Fatalf("the first restart acted inside its hold: %s", got)
 	}
+	restartAgain(t, c, w, 50*time.Millisecond, idle)
+	within.Eventually(t, "the pair to be reconciled after the hold", func() bool { return w.ran() != "" })
+	if at := w.firstRunAt(); at.Sub(restarted) < idle {
+		t.Fatalf("the second restart acted %v after the first, before the orphaned command's shell (idle timeout %v) must be gone: %s",
+			at.Sub(restarted).Round(time.Millisecond), idle, w.ran())
+	}
+}
+
+// restartAgain starts a new controller on c's store, as hvro started again
+// after c was killed.
+func restartAgain(t *testing.T, c *Controller, w *fakeWorld, cmdTimeout, shellIdle time.Duration) *Controller {
+	t.Helper()
 	spec := testSpec
 	spec.InitialPrimary = "cluster1"
 	c2, err := New(Config{Store: c.cfg.Store, Hosts: func(h string) (Host, bool) { return fakeHost{w, h}, true }, Clusters: testClusters,
-		Pairs: []PairSpec{spec}, CommandTimeout: 50 * time.Millisecond, ShellIdleTimeout: idle, ProgressInterval: 10 * time.Millisecond})
+		Pairs: []PairSpec{spec}, CommandTimeout: cmdTimeout, ShellIdleTimeout: shellIdle, ProgressInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -587,9 +588,5 @@ func TestShellHoldSurvivesAnotherRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c2.Stop)
-	within.Eventually(t, "the pair to be reconciled after the hold", func() bool { return w.ran() != "" })
-	if at := w.firstRunAt(); at.Sub(restarted) < idle {
-		t.Fatalf("the second restart acted %v after the first, before the orphaned command's shell (idle timeout %v) must be gone: %s",
-			at.Sub(restarted).Round(time.Millisecond), idle, w.ran())
-	}
+	return c2
 }
