@@ -50,6 +50,7 @@ func (s *Server) command(sh *shell, req *request) ([]byte, *fault) {
 		ctx:      ctx,
 		cancel:   cancel,
 		done:     make(chan struct{}),
+		finished: make(chan struct{}),
 		removed:  make(chan struct{}),
 		recv:     make(chan struct{}, 1),
 		stdinEOF: make(chan struct{}),
@@ -119,6 +120,7 @@ func (s *Server) run(sh *shell, c *command, program, args string) {
 			Signal:       sig,
 		})
 	}
+	close(c.finished)
 }
 
 // readStdin waits for the end of the stdin stream.

@@ -663,3 +663,29 @@ func TestIdleShellsExpire(t *testing.T) {
 	checkFault(t, c.post(msg{action: actCommand, shellID: shell, body: commandBody("hostname")}),
 		faultWant{"s:Sender", "w:InvalidSelectors", "2150858843", "shell was not found"})
 }
+
+// TestDeleteWaitsForCommands: Windows answers a shell's Delete once the
+// shell is torn down and its processes ended, so a client's next command
+// cannot overlap a command of the deleted shell (hvro's chaos runner saw
+// a 1 ms overlap when the emulator answered first and ended the command
+// after).
+func TestDeleteWaitsForCommands(t *testing.T) {
+	rec := newRecorder()
+	cfg := baseConfig(rec)
+	slow := cfg.Log
+	cfg.Log = func(r wsman.CommandRecord) {
+		time.Sleep(300 * time.Millisecond) // a command slow to wind down
+		slow(r)
+	}
+	h := startHost(t, wsman.HostConfig{Server: cfg})
+	c := newRaw(t, h)
+	shell := c.createShell()
+	c.command(shell, "powershell.exe", "-EncodedCommand", wsman.EncodeCommand("sleep 5000"))
+	c.ok(msg{action: actDelete, shellID: shell})
+	rec.mu.Lock()
+	n := len(rec.records)
+	rec.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("the Delete was answered before its shell's command had ended (%d records)", n)
+	}
+}

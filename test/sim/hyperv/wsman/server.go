@@ -159,8 +159,11 @@ type command struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	done    chan struct{} // closed when the command has finished
-	removed chan struct{} // closed when the command or its shell is gone
-	recv    chan struct{} // one Receive at a time
+	// finished closes once the command's run is over, its record logged
+	// included.
+	finished chan struct{}
+	removed  chan struct{} // closed when the command or its shell is gone
+	recv     chan struct{} // one Receive at a time
 
 	mu         sync.Mutex
 	stdin      []byte
@@ -656,7 +659,23 @@ func (s *Server) dropShellLocked(sh *shell) {
 
 func (s *Server) deleteShell(sh *shell, req *request) ([]byte, *fault) {
 	s.mu.Lock()
+	var running []*command
+	for _, c := range sh.commands {
+		running = append(running, c)
+	}
 	s.dropShellLocked(sh)
 	s.mu.Unlock()
+	// Windows answers a Delete once the shell is torn down, its processes
+	// ended: a client's next command never overlaps one of the deleted
+	// shell's. Bounded, as the processes are killed, not waited for.
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	for _, c := range running {
+		select {
+		case <-c.finished:
+		case <-deadline.C:
+			s.log.Warn("wsman delete: a command of the shell did not end", "shell", sh.id, "command", c.id)
+		}
+	}
 	return envelope("http://schemas.xmlsoap.org/ws/2004/09/transfer/DeleteResponse", req.MessageID, ""), nil
 }
