@@ -457,9 +457,6 @@ func (c *Controller) Start(ctx context.Context) error {
 				}
 			}
 		}
-		if !hold.After(now) && !fresh[op.ID] {
-			continue
-		}
 		c.mu.Lock()
 		if ps, ok := c.pairs[op.Pair]; ok && hold.After(ps.holdUntil) {
 			ps.holdUntil = hold

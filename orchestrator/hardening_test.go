@@ -405,7 +405,7 @@ func TestStopHookEscalates(t *testing.T) {
 	h.st.View(func(tx store.Tx) (err error) { events, err = tx.Events(store.EventFilter{Pair: "vm1"}); return })
 	found := false
 	for _, e := range events {
-		found = found || e.Kind == "stop-escalated" && strings.Contains(e.Message, "turned off")
+		found = found || e.Kind == "stop-escalated" && strings.Contains(e.Message, "turned off") && e.Op == fmt.Sprint(res.Op)
 	}
 	if !found {
 		t.Fatal("no stop-escalated event")

@@ -530,7 +530,7 @@ func (c *Controller) runStep(ctx context.Context, log *slog.Logger, name string,
 		return "", 0, fmt.Errorf("no WinRM endpoint is configured for %s", s.Host)
 	}
 	if s.Kind == StepStopVM && s.Escalate {
-		return c.stopEscalating(ctx, log, name, host, s, spec)
+		return c.stopEscalating(ctx, log, name, opID, host, s, spec)
 	}
 	t := c.Tunables()
 	attempts := 0
@@ -580,7 +580,7 @@ var escalation = []struct {
 // hook still waits. A guest that is cut off hard loses what it had not
 // written; a VM left running while ECX hands its disk to another node
 // corrupts it, which is worse.
-func (c *Controller) stopEscalating(ctx context.Context, log *slog.Logger, name string, host Host, s Step, spec PairSpec) (string, int, error) {
+func (c *Controller) stopEscalating(ctx context.Context, log *slog.Logger, name string, opID uint64, host Host, s Step, spec PairSpec) (string, int, error) {
 	stepTimeout := c.Tunables().StepTimeout
 	deadline, bounded := ctx.Deadline()
 	weights := 0
@@ -605,7 +605,7 @@ func (c *Controller) stopEscalating(ctx context.Context, log *slog.Logger, name 
 			}
 			msg := fmt.Sprintf("%s on %s: %s after %s", spec.VMName, s.Host, e.mode.Describe(), strings.Join(failures, "; "))
 			log.Warn("stop escalated", "step", s.Kind, "host", s.Host, "mode", e.mode, "after", strings.Join(failures, "; "))
-			c.event(name, "", "stop-escalated", msg)
+			c.event(name, fmt.Sprint(opID), "stop-escalated", msg)
 			return e.mode.Describe() + " after " + strings.Join(failures, "; "), i + 1, nil
 		}
 		failures = append(failures, fmt.Sprintf("%s failed: %v", e.mode.Describe(), err))
