@@ -122,6 +122,10 @@ var ruleCases = []ruleCase{
 		want: []string{`clusters[0].servers.node1.replica_name: "node 1" is not a host name`}},
 	{name: "replica_name names another server", edits: []edit{{"clusters[1].servers.node3", `{winrm: "http://node3.corp.example:5985/wsman", replica_name: node1.corp.example}`}},
 		want: []string{`clusters[1].servers.node3.replica_name: "node1.corp.example" already names server node1`}},
+	{name: "replica_name is another server's FQDN, that server reached by IP", edits: []edit{
+		{"clusters[0].servers.node1", `{winrm: "http://10.0.0.1:5985/wsman"}`},
+		{"clusters[1].servers.node3", `{winrm: "http://10.0.0.3:5985/wsman", replica_name: node1.corp.example}`}},
+		want: []string{`clusters[1].servers.node3.replica_name: "node1.corp.example" already names server node1`}},
 	{name: "replica_name twice", edits: []edit{
 		{"clusters[0].servers.node2", `{winrm: "http://node2.corp.example:5985/wsman", replica_name: hv.corp.example}`},
 		{"clusters[1].servers.node3", `{winrm: "http://node3.corp.example:5985/wsman", replica_name: HV.corp.example}`}},

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/hvro/hvro/hostname"
 	"github.com/hvro/hvro/replica"
 )
 
@@ -286,24 +287,26 @@ func (k *checker) replicaName(path, name string) {
 
 // uniqueReplicaNames: a replica_name must not be another server's name,
 // WinRM URL host or replica_name, so that every name Hyper-V reports
-// stands for one host.
+// stands for one host. Names compare as hvro compares hosts everywhere:
+// by their short name (hostname.Short), so node2.corp.example is server
+// node2 even when node2's URL holds an IP address.
 func (k *checker) uniqueReplicaNames() {
-	owner := map[string]string{} // lower-case name -> server
+	owner := map[string]string{} // short name -> server
 	for _, cl := range k.c.Clusters {
 		for _, h := range k.c.Hosts(cl.Name) {
 			for _, n := range []string{h.Server, h.Host} {
 				if n == "" || net.ParseIP(strings.Trim(n, "[]")) != nil || strings.EqualFold(n, "localhost") {
 					continue
 				}
-				if _, taken := owner[strings.ToLower(n)]; !taken {
-					owner[strings.ToLower(n)] = h.Server
+				if _, taken := owner[hostname.Short(n)]; !taken {
+					owner[hostname.Short(n)] = h.Server
 				}
 			}
 		}
 	}
 	for i, cl := range k.c.Clusters {
 		for _, name := range slices.Sorted(maps.Keys(cl.Servers)) {
-			rn := strings.ToLower(strings.TrimSuffix(cl.Servers[name].ReplicaName, "."))
+			rn := hostname.Short(cl.Servers[name].ReplicaName)
 			if rn == "" {
 				continue
 			}
