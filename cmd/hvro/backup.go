@@ -33,7 +33,7 @@ func backupCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hvro backup: usage: hvro backup --config hvro.yaml --out FILE")
 		return 2
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := config.Load(*path, config.ReadOnly())
 	if err != nil {
 		fmt.Fprintf(stderr, "hvro backup: %s is not a valid configuration:\n%v\n", *path, err)
 		return 2

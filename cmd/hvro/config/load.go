@@ -52,6 +52,13 @@ func WithEnv(lookup func(name string) (string, bool)) Option {
 	return func(l *loader) { l.env = lookup }
 }
 
+// ReadOnly is for a caller that only reads the store (hvro backup): it
+// skips the check that data_dir takes new files, which an operator with
+// read access, or a read-only mount, would fail.
+func ReadOnly() Option {
+	return func(l *loader) { l.readOnly = true }
+}
+
 // WithFiles replaces the file system for *_file secrets, TLS and CA files
 // and the data_dir check.
 func WithFiles(f Files) Option {
@@ -68,6 +75,7 @@ type loader struct {
 	env       func(string) (string, bool)
 	files     Files
 	checkMode bool
+	readOnly  bool // the caller only reads data_dir: no write check
 }
 
 func newLoader(opts []Option) *loader {
@@ -311,7 +319,7 @@ func (l *loader) dir(k *checker, path, name string) {
 		return
 	}
 	p, ok := l.files.(DirProber)
-	if !ok {
+	if !ok || l.readOnly {
 		return
 	}
 	if err := p.ProbeDir(name); err != nil {

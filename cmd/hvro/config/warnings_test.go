@@ -125,6 +125,10 @@ func TestDataDirWritable(t *testing.T) {
 	if len(ps) != 1 || ps[0].Path != "data_dir" || !strings.Contains(ps[0].Msg, `"`+data+`" is not writable: read-only file system`) || ps[0].Line == 0 {
 		t.Errorf("a read-only data_dir: %v", err)
 	}
+	// hvro backup only reads the store: a read-only data_dir is fine there.
+	if _, err := Parse(base, dir, WithEnv(fakeEnv), WithFiles(probeFiles{readOnly: data}), ReadOnly()); err != nil {
+		t.Errorf("a read-only data_dir for a reader: %v", err)
+	}
 	if runtime.GOOS == "linux" {
 		// Even root cannot create a file in /proc: the real probe.
 		_, err := Parse(mutate(t, base, edit{"data_dir", "/proc"}), dir, WithEnv(fakeEnv))

@@ -14,6 +14,7 @@ import (
 	"github.com/hvro/hvro/test/capture"
 	"github.com/hvro/hvro/test/sim/hyperv"
 	"github.com/hvro/hvro/test/sim/lab"
+	"github.com/hvro/hvro/test/within"
 )
 
 const (
@@ -207,11 +208,17 @@ func TestInspectTranslatesReportedNames(t *testing.T) {
 	}
 
 	// A replica host inspected before the primary host ever was: the
-	// unknown primary name makes hvro read the identities it lacks.
+	// unknown primary name (node1's computer name) is passed on as is, and
+	// makes hvro read the identities it lacks in the background, so a
+	// later inspection translates it. No inspection waits for that.
 	fresh := labHosts(t, l, map[string]string{"node3": "node3-mgmt.corp"})
-	if v, err := fresh["node3"].Inspect(ctx, "vm1"); err != nil || v.Rep == nil || v.Rep.Primary != "node1" {
-		t.Errorf("node3 inspected first: %+v %v, want primary node1", v.Rep, err)
+	if v, err := fresh["node3"].Inspect(ctx, "vm1"); err != nil || v.Rep == nil || !strings.EqualFold(v.Rep.Primary, "WIN-HV1.lab.local") {
+		t.Errorf("node3 inspected first: %+v %v, want primary as reported (WIN-HV1.lab.local)", v.Rep, err)
 	}
+	within.Eventually(t, "the primary's identity to be learned", func() bool {
+		v, err := fresh["node3"].Inspect(ctx, "vm1")
+		return err == nil && v.Rep != nil && v.Rep.Primary == "node1"
+	})
 
 	// A Replica server name no configured host has stays as reported.
 	run("node1", `Remove-VMReplication vm1`)

@@ -30,12 +30,7 @@ type HostNames interface {
 	Learned(key string, id replica.Identity)
 }
 
-// learnRetry is how long a host whose identity could not be read is left
-// alone before an unknown name makes hvro ask it again.
-const learnRetry = 30 * time.Second
-
-// learnTimeout bounds reading the identities of the hosts not yet learned
-// while a name is translated.
+// learnTimeout bounds reading the identities of the hosts not yet learned.
 const learnTimeout = 10 * time.Second
 
 // hostNames is the service's HostNames: the configured names of every host
@@ -50,16 +45,16 @@ type hostNames struct {
 	hosts   map[string]config.Host // host key -> configuration
 	learned map[string]string      // lower-case learned name -> host key
 	known   map[string]bool        // host keys whose identity is learned
-	failed  map[string]time.Time   // host key -> last failed learn
+	// learning: a background read of the missing identities is under way.
+	learning bool
 	// learners read a host's identity (its driver); set by the service.
 	learners func() map[string]func(context.Context) (replica.Identity, error)
 	metrics  *metrics.Metrics
 	log      *slog.Logger
-	now      func() time.Time
 }
 
 func newHostNames(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) *hostNames {
-	n := &hostNames{metrics: m, log: log, now: time.Now}
+	n := &hostNames{metrics: m, log: log}
 	n.configure(cfg)
 	return n
 }
@@ -96,7 +91,7 @@ func (n *hostNames) configure(cfgs ...*config.Config) {
 		}
 	}
 	n.peers, n.byName, n.hosts = peers, byName, hosts
-	n.learned, n.known, n.failed = map[string]string{}, map[string]bool{}, map[string]time.Time{}
+	n.learned, n.known = map[string]string{}, map[string]bool{}
 }
 
 // configuredNames are the names the configuration gives a host, lower
@@ -138,17 +133,28 @@ func (n *hostNames) Peer(key string) string {
 	return key
 }
 
+// lookup finds the host a name stands for: a configured or learned name,
+// else a server by the short name (as hvro compares hosts everywhere:
+// node1.corp.example is server node1).
 func (n *hostNames) lookup(name string) (string, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if k, ok := n.byName[name]; ok {
 		return k, true
 	}
-	k, ok := n.learned[name]
-	return k, ok
+	if k, ok := n.learned[name]; ok {
+		return k, true
+	}
+	if k := hostname.Short(name); n.hosts[k].Server != "" {
+		return k, true
+	}
+	return "", false
 }
 
-func (n *hostNames) Key(ctx context.Context, reported string) string {
+// Key never waits for a host: a name no host is known by yet starts a
+// background read of the identities still missing (a host not inspected
+// yet), and the next pass finds it.
+func (n *hostNames) Key(_ context.Context, reported string) string {
 	name := normName(reported)
 	if name == "" {
 		return ""
@@ -156,30 +162,33 @@ func (n *hostNames) Key(ctx context.Context, reported string) string {
 	if k, ok := n.lookup(name); ok {
 		return k
 	}
-	// Perhaps the identity of a host not asked yet (it is down, or its
-	// first inspection runs right now): ask those hosts, then look again.
-	n.learnMissing(ctx)
-	if k, ok := n.lookup(name); ok {
-		return k
+	n.mu.Lock()
+	start := !n.learning && n.learners != nil
+	n.learning = n.learning || start
+	n.mu.Unlock()
+	if start {
+		go n.learnMissing()
 	}
 	return reported
 }
 
-// learnMissing reads the identity of every host not learned yet (and not
-// failed within learnRetry), at once, bounded by learnTimeout.
-func (n *hostNames) learnMissing(ctx context.Context) {
-	if n.learners == nil {
-		return
-	}
-	learners := n.learners()
-	ctx, cancel := context.WithTimeout(ctx, learnTimeout)
+// learnMissing reads the identity of every host not learned yet, at once,
+// bounded by learnTimeout. The drivers keep a failure for a while, so a
+// host that is down is not asked on every unknown name.
+func (n *hostNames) learnMissing() {
+	defer func() {
+		n.mu.Lock()
+		n.learning = false
+		n.mu.Unlock()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), learnTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
-	for k, learn := range learners {
+	for k, learn := range n.learners() {
 		n.mu.Lock()
-		skip := n.known[k] || n.now().Sub(n.failed[k]) < learnRetry
+		known := n.known[k]
 		n.mu.Unlock()
-		if skip {
+		if known {
 			continue
 		}
 		wg.Add(1)
@@ -187,9 +196,6 @@ func (n *hostNames) learnMissing(ctx context.Context) {
 			defer wg.Done()
 			id, err := learn(ctx)
 			if err != nil {
-				n.mu.Lock()
-				n.failed[k] = n.now()
-				n.mu.Unlock()
 				n.log.Debug("read a host's identity", "host", k, "error", err)
 				return
 			}

@@ -113,12 +113,6 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 }
 
 func (s *Service) controllerConfig(cfg *config.Config) orchestrator.Config {
-	// The orchestrator's StepRetries counts retries after the first
-	// attempt, and reads 0 as "the default": one attempt is -1 there.
-	retries := cfg.Retry.MaxAttempts - 1
-	if retries <= 0 {
-		retries = -1
-	}
 	return orchestrator.Config{
 		Store:          s.store,
 		Hosts:          s.host,
@@ -132,7 +126,7 @@ func (s *Service) controllerConfig(cfg *config.Config) orchestrator.Config {
 		// The same value the drivers ask every host for: an orphaned
 		// command ends with its idle shell.
 		ShellIdleTimeout: cfg.WinRM.ShellIdleTimeout,
-		StepRetries:      retries,
+		StepRetries:      retriesFor(cfg.Retry.MaxAttempts - 1), // retries after the first attempt
 		RetryBase:        cfg.Retry.InitialBackoff,
 		BackoffMax:       cfg.Retry.MaxBackoff,
 		ResyncInterval:   cfg.ResyncInterval,
@@ -371,7 +365,8 @@ func (s *Service) startPollers(cfg *config.Config) {
 	}
 }
 
-// retriesFor maps the config's "0 = no retries" to clusterapi's "-1 = none".
+// retriesFor maps the config's "0 = no retries" to the "-1 = none" of
+// clusterapi and the orchestrator, where 0 means their default.
 func retriesFor(n int) int {
 	if n <= 0 {
 		return -1
