@@ -255,15 +255,19 @@ func classify(se scriptError) (kind error, reason string) {
 	return ErrUnknown, ReasonScript
 }
 
+// scriptReasons are the reasons the driver's scripts throw themselves.
+var scriptReasons = map[string]bool{ReasonAmbiguousName: true, ReasonIncompatible: true, ReasonVMNotFound: true}
+
 // ownReason recognises the errors the driver's scripts throw themselves:
-// "[hvro:<reason>] message".
+// "[hvro:<reason>] message". Only the scripts' own reasons count: the
+// text comes from the host, and a reason ends up in metric labels.
 func ownReason(msg string) (string, bool) {
 	rest, ok := strings.CutPrefix(msg, "[hvro:")
 	if !ok {
 		return "", false
 	}
 	r, _, ok := strings.Cut(rest, "]")
-	if !ok || r == "" || len(r) > 40 {
+	if !ok || !scriptReasons[r] {
 		return "", false
 	}
 	return r, true

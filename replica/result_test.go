@@ -133,6 +133,9 @@ func TestClassify(t *testing.T) {
 		{scriptError{Message: "[hvro:vm_not_found] no virtual machine is named \"x\""}, ErrPermanent, ReasonVMNotFound},
 		{scriptError{Message: "[hvro:incompatible] 12345 The virtual machine uses a feature this host lacks"}, ErrPermanent, ReasonIncompatible},
 		{scriptError{Message: "[hvro:] not a marker", Category: "OperationStopped"}, ErrUnknown, ReasonScript},
+		// A host cannot name its own reason: it becomes a metric label.
+		{scriptError{Message: "[hvro:\x1b[31mowned] a reply that is not hvro's script"}, ErrUnknown, ReasonScript},
+		{scriptError{Message: "[hvro:auth_refused] not a reason a script throws"}, ErrUnknown, ReasonScript},
 		{scriptError{Message: "Something odd happened."}, ErrUnknown, ReasonScript},
 	}
 	for _, tc := range tests {

@@ -43,3 +43,18 @@ func TestHealthReportsFailedCommits(t *testing.T) {
 		t.Fatalf("Health after a good commit: %v", err)
 	}
 }
+
+// TestHealthReportsABrokenWrite: a write whose transaction bbolt broke
+// (a panic on a damaged page the callback then ignored) is a failed
+// commit too, for readiness.
+func TestHealthReportsABrokenWrite(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t, Options{})
+	err := s.Update(func(tx Tx) error {
+		tx.(*boltTx).broken = true // what recovering a bbolt panic leaves
+		return nil
+	})
+	if err == nil || s.Health() == nil {
+		t.Fatalf("a broken write: Update %v, Health %v; want both to report it", err, s.Health())
+	}
+}

@@ -425,7 +425,11 @@ func (s *Store) run(writable bool, fn func(Tx) error) (err error) {
 	done = true
 	if t.broken {
 		s.rollback(btx)
-		return s.damaged(nil, "", errors.New("transaction rolled back after bbolt panicked; the callback ignored the error"))
+		err := s.damaged(nil, "", errors.New("transaction rolled back after bbolt panicked; the callback ignored the error"))
+		if writable {
+			s.noteCommit(err)
+		}
+		return err
 	}
 	if !writable {
 		s.rollback(btx)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -104,15 +105,28 @@ func resolved(p string) string {
 	return abs
 }
 
+// localAddr is where this machine reaches a service listening on listen:
+// a wildcard address ("", 0.0.0.0, ::, [::]) is dialed on loopback.
+func localAddr(listen string) string {
+	h, p, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(h); h == "" || ip != nil && ip.IsUnspecified() {
+		if ip != nil && ip.To4() == nil {
+			return net.JoinHostPort("::1", p)
+		}
+		return net.JoinHostPort("127.0.0.1", p)
+	}
+	return listen
+}
+
 func backupOnline(cfg *config.Config, w io.Writer) (int64, error) {
 	scheme := "http"
 	if cfg.TLS.Enabled() {
 		scheme = "https"
 	}
-	host := cfg.Listen
-	if h, p, ok := strings.Cut(host, ":"); ok && (h == "" || h == "0.0.0.0" || h == "::") {
-		host = "127.0.0.1:" + p
-	}
+	host := localAddr(cfg.Listen)
 	// The service's own certificate may not name 127.0.0.1; the admin token
 	// still authenticates the request.
 	hc, err := cli.HTTPClient("", cfg.TLS.Enabled(), 0)

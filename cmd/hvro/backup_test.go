@@ -228,3 +228,14 @@ func TestCheckConfigWarnings(t *testing.T) {
 		t.Errorf("basic over http, listening everywhere without tls: exit %d\n%s", code, out)
 	}
 }
+
+func TestLocalAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		":8080": "127.0.0.1:8080", "0.0.0.0:8080": "127.0.0.1:8080", "[::]:8080": "[::1]:8080",
+		"192.0.2.5:8080": "192.0.2.5:8080", "[2001:db8::5]:8080": "[2001:db8::5]:8080", "hvro.corp:8443": "hvro.corp:8443",
+	} {
+		if got := localAddr(in); got != want {
+			t.Errorf("localAddr(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -795,15 +795,12 @@ func echo(s string) string {
 // printable text without spaces or quotes of at most maxEcho bytes is shown
 // as it is.
 func echoPlain(s string) string {
-	if len(s) <= maxEcho && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsGraphic(r) || r == '"' || r == ' ' || isBidi(r) }) < 0 && utf8.ValidString(s) {
+	// unicode.IsGraphic is false for format characters (Cf): the bidi overrides and isolates are escaped too.
+	if len(s) <= maxEcho && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsGraphic(r) || r == '"' || r == ' ' }) < 0 && utf8.ValidString(s) {
 		return s
 	}
 	return echo(s)
 }
-
-// isBidi reports the bidirectional overrides and isolates (U+202A-U+202E,
-// U+2066-U+2069), which can make a terminal show text other than it is.
-func isBidi(r rune) bool { return r >= 0x202A && r <= 0x202E || r >= 0x2066 && r <= 0x2069 }
 
 // cut shortens s to at most n bytes without splitting a UTF-8 sequence.
 func cut(s string, n int) string {
