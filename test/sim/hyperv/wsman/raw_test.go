@@ -689,3 +689,28 @@ func TestDeleteWaitsForCommands(t *testing.T) {
 		t.Fatalf("the Delete was answered before its shell's command had ended (%d records)", n)
 	}
 }
+
+// TestDeleteWaitIsBounded: however many of the shell's commands are slow
+// to end, the Delete answers within DeleteWait (one bound for all of them,
+// not one per command).
+func TestDeleteWaitIsBounded(t *testing.T) {
+	rec := newRecorder()
+	cfg := baseConfig(rec)
+	slow := cfg.Log
+	cfg.Log = func(r wsman.CommandRecord) {
+		time.Sleep(700 * time.Millisecond) // each command slow to wind down
+		slow(r)
+	}
+	cfg.DeleteWait = 500 * time.Millisecond
+	h := startHost(t, wsman.HostConfig{Server: cfg})
+	c := newRaw(t, h)
+	shell := c.createShell()
+	for range 3 {
+		c.command(shell, "powershell.exe", "-EncodedCommand", wsman.EncodeCommand("sleep 5000"))
+	}
+	start := time.Now()
+	c.ok(msg{action: actDelete, shellID: shell})
+	if took := time.Since(start); took > 650*time.Millisecond {
+		t.Fatalf("the Delete took %v with DeleteWait 500ms", took)
+	}
+}

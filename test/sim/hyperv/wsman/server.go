@@ -91,6 +91,9 @@ type Config struct {
 	// a shorter request gets this value (default 60s, Windows' effective
 	// minimum). Labs lower it so that tests need not wait a minute.
 	MinShellIdleTimeout time.Duration
+	// DeleteWait bounds how long a Delete waits for the shell's commands
+	// to end before it answers (default 10s).
+	DeleteWait time.Duration
 	// Log, when set, receives a record for every command when it ends.
 	Log func(CommandRecord)
 	// Logger receives diagnostics (faults, expiries); nil discards them.
@@ -202,6 +205,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.ShellIdleTimeout == 0 {
 		cfg.ShellIdleTimeout = defaultShellIdleTimeout
+	}
+	if cfg.DeleteWait <= 0 {
+		cfg.DeleteWait = 10 * time.Second
 	}
 	if cfg.MinShellIdleTimeout == 0 {
 		cfg.MinShellIdleTimeout = defaultMinShellIdleTimeout
@@ -668,12 +674,12 @@ func (s *Server) deleteShell(sh *shell, req *request) ([]byte, *fault) {
 	// Windows answers a Delete once the shell is torn down, its processes
 	// ended: a client's next command never overlaps one of the deleted
 	// shell's. Bounded, as the processes are killed, not waited for.
-	deadline := time.NewTimer(10 * time.Second)
-	defer deadline.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DeleteWait)
+	defer cancel()
 	for _, c := range running {
 		select {
 		case <-c.finished:
-		case <-deadline.C:
+		case <-ctx.Done():
 			s.log.Warn("wsman delete: a command of the shell did not end", "shell", sh.id, "command", c.id)
 		}
 	}
