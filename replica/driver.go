@@ -93,7 +93,11 @@ func (d *Driver) Identity(ctx context.Context) (Identity, error) {
 		return err
 	})
 	if err != nil {
-		d.idErr, d.idFailed = err, time.Now()
+		// Keep only what the host answered: the caller's own deadline or
+		// cancel says nothing about the host.
+		if ctx.Err() == nil {
+			d.idErr, d.idFailed = err, time.Now()
+		}
 		return Identity{}, err
 	}
 	d.identity, d.idErr = &id, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"regexp"
 	"strings"
@@ -209,19 +210,21 @@ func TestReportedIdleTimeout(t *testing.T) {
 		reply string
 		want  time.Duration
 		ok    bool
+		err   bool // reported, but hvro cannot read it: not to be trusted
 	}{
-		{"Windows' default", reply("<rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut>"), 2 * time.Hour, true},
-		{"as asked", reply("<rsp:IdleTimeOut>PT60.000S</rsp:IdleTimeOut>"), time.Minute, true},
-		{"days to seconds", reply("<rsp:IdleTimeOut>P0DT1H2M3.5S</rsp:IdleTimeOut>"), time.Hour + 2*time.Minute + 3500*time.Millisecond, true},
-		{"not reported", reply(""), 0, false},
-		{"unreadable", reply("<rsp:IdleTimeOut>sixty</rsp:IdleTimeOut>"), 0, false},
-		{"no component", reply("<rsp:IdleTimeOut>PT</rsp:IdleTimeOut>"), 0, false},
+		{"Windows' default", reply("<rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut>"), 2 * time.Hour, true, false},
+		{"as asked", reply("<rsp:IdleTimeOut>PT60.000S</rsp:IdleTimeOut>"), time.Minute, true, false},
+		{"days to seconds", reply("<rsp:IdleTimeOut>P0DT1H2M3.5S</rsp:IdleTimeOut>"), time.Hour + 2*time.Minute + 3500*time.Millisecond, true, false},
+		{"not reported", reply(""), 0, false, false},
+		{"unreadable", reply("<rsp:IdleTimeOut>sixty</rsp:IdleTimeOut>"), 0, true, true},
+		{"no component", reply("<rsp:IdleTimeOut>PT</rsp:IdleTimeOut>"), 0, true, true},
+		{"longer than a Duration", reply("<rsp:IdleTimeOut>P999999999999D</rsp:IdleTimeOut>"), time.Duration(math.MaxInt64), true, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := reportedIdleTimeout(tc.reply)
-			if got != tc.want || ok != tc.ok {
-				t.Fatalf("got %v %v, want %v %v", got, ok, tc.want, tc.ok)
+			got, ok, err := reportedIdleTimeout(tc.reply)
+			if got != tc.want || ok != tc.ok || (err != nil) != tc.err {
+				t.Fatalf("got %v %v %v, want %v %v (error %v)", got, ok, err, tc.want, tc.ok, tc.err)
 			}
 		})
 	}

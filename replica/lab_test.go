@@ -345,6 +345,22 @@ func TestIdentity(t *testing.T) {
 	if got := len(l.World.Log()); got != 3 {
 		t.Fatalf("%d commands, want 3 (one for node3)", got)
 	}
+
+	// A caller that gives up is no answer of the host: the next caller
+	// asks again instead of getting the first one's deadline.
+	if err := l.World.SetLatency("Get-VMHost", 500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	d4 := l.driver("node4")
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	_, err := d4.Identity(short)
+	cancel()
+	if !IsTransient(err) {
+		t.Fatalf("identity with a 100ms caller: %v, want the caller's deadline", err)
+	}
+	if id, err := d4.Identity(ctx); err != nil || id.ComputerName != "NODE4" {
+		t.Fatalf("identity after a caller gave up: %+v %v", id, err)
+	}
 }
 
 // TestReplicationLifecycle: enable, initial replication, resume after the

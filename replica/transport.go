@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"regexp"
@@ -120,7 +121,13 @@ func (t *transport) Post(_ *winrm.Client, m *soap.SoapMessage) (string, error) {
 	}
 	reply, err := checkResponse(req.URL.Host, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	if err == nil && create {
-		d, ok := reportedIdleTimeout(reply)
+		d, ok, rerr := reportedIdleTimeout(reply)
+		if rerr != nil {
+			// hvro's restart hold counts on the idle timeout it asked for:
+			// a host that says something else, unreadably, is not trusted.
+			return "", &transportError{kind: ErrPermanent, reason: ReasonShellIdleTimeout, status: resp.StatusCode,
+				msg: fmt.Sprintf("%s reported a shell idle timeout hvro cannot read: %v", req.URL.Host, rerr)}
+		}
 		t.mu.Lock()
 		t.granted, t.grantedOK = d, ok
 		t.mu.Unlock()
@@ -192,8 +199,10 @@ const (
 var xsDuration = regexp.MustCompile(`^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d*)?)S)?)?$`)
 
 // reportedIdleTimeout reads rsp:Shell/rsp:IdleTimeOut from a Create's
-// answer; ok is false when the host did not report one (or not readably).
-func reportedIdleTimeout(reply string) (time.Duration, bool) {
+// answer; ok is false when the host did not report one, err says that it
+// reported one that is not an xs:duration hvro can read. A value too large
+// for a Duration is the largest Duration (longer than anything asked).
+func reportedIdleTimeout(reply string) (d time.Duration, ok bool, err error) {
 	// Local names, as parseFault: they are unambiguous in a CreateResponse.
 	var env struct {
 		Body struct {
@@ -203,27 +212,28 @@ func reportedIdleTimeout(reply string) (time.Duration, bool) {
 		} `xml:"Body"`
 	}
 	if xml.Unmarshal([]byte(reply), &env) != nil || env.Body.Shell.IdleTimeOut == nil {
-		return 0, false
+		return 0, false, nil
 	}
-	m := xsDuration.FindStringSubmatch(strings.TrimSpace(*env.Body.Shell.IdleTimeOut))
+	v := strings.TrimSpace(*env.Body.Shell.IdleTimeOut)
+	m := xsDuration.FindStringSubmatch(v)
 	if m == nil || m[0] == "P" || m[0] == "PT" {
-		return 0, false
+		return 0, true, fmt.Errorf("%q is not an xs:duration", excerpt([]byte(v), nil))
 	}
 	var total float64
 	for i, unit := range []float64{86400, 3600, 60, 1} {
 		if m[i+1] == "" {
 			continue
 		}
-		v, err := strconv.ParseFloat(m[i+1], 64)
+		n, err := strconv.ParseFloat(m[i+1], 64)
 		if err != nil {
-			return 0, false
+			return 0, true, fmt.Errorf("%q is not an xs:duration", excerpt([]byte(v), nil))
 		}
-		total += v * unit
+		total += n * unit
 	}
-	if total > MaxShellIdleTimeout.Seconds()*1e6 {
-		return 0, false
+	if total >= float64(math.MaxInt64)/float64(time.Second) {
+		return time.Duration(math.MaxInt64), true, nil
 	}
-	return time.Duration(total * float64(time.Second)).Round(time.Millisecond), true
+	return time.Duration(total * float64(time.Second)).Round(time.Millisecond), true, nil
 }
 
 // checkResponse turns a WS-Man HTTP response into its body or an error.
