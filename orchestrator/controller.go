@@ -55,6 +55,11 @@ type Config struct {
 	// reason with a short stable word. A host whose inspection fails that
 	// way parks the pair Degraded with that reason instead of waiting.
 	Permanent func(error) (reason string, ok bool)
+	// Abandoned says whether a step error means hvro stopped waiting for a
+	// command that may still run on the host (a timeout, a cancel). The
+	// journal marks such a step, and a restart soon after holds its pair
+	// like one whose step was running.
+	Abandoned func(error) bool
 
 	Workers     int           // concurrent pairs (default 4)
 	StepTimeout time.Duration // per step, an outer bound on the driver (default 2m)
@@ -262,6 +267,9 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Permanent == nil {
 		cfg.Permanent = func(error) (string, bool) { return "", false }
 	}
+	if cfg.Abandoned == nil {
+		cfg.Abandoned = func(error) bool { return false }
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -463,7 +471,10 @@ func (c *Controller) Start(ctx context.Context) error {
 		}
 		c.mu.Unlock()
 		msg := "operation was interrupted by a stop of hvro; re-planning once its last command cannot be running any more"
-		if !fresh[op.ID] {
+		switch {
+		case op.State != store.OpInterrupted:
+			msg = "a command hvro stopped waiting for just before it stopped may still be running; holding the pair"
+		case !fresh[op.ID]:
 			msg = "operation was interrupted before an earlier restart, and its last command may still be running; holding the pair"
 		}
 		c.log.Warn(msg, "pair", op.Pair, "op", op.ID, "kind", op.Kind, "wait", hold.Sub(now).Round(time.Millisecond).String())
@@ -479,19 +490,21 @@ func (c *Controller) Start(ctx context.Context) error {
 	return nil
 }
 
-// orphaned says whether a step of an interrupted operation may have left a
-// command running on its host: it was running when hvro stopped.
+// orphaned says whether a step may have left a command running on its
+// host: it was running when hvro stopped, or it ended when hvro stopped
+// waiting for its command (MayRun), whose shell a crash then kept from
+// being deleted.
 func orphaned(st store.Step) bool {
-	return st.Outcome == store.OutcomeInterrupted && st.Host != "" && !st.Started.IsZero()
+	return st.Host != "" && !st.Started.IsZero() && (st.Outcome == store.OutcomeInterrupted || st.MayRun)
 }
 
-// recentlyInterrupted returns the interrupted operations with a step that
-// may have left a command running (orphaned) and for which running says
-// it may still run, newest first.
+// recentlyInterrupted returns the operations with a step that may have
+// left a command running (orphaned) and for which running says it may
+// still run, newest first.
 func (c *Controller) recentlyInterrupted(running func(store.Step) bool) ([]store.Operation, error) {
 	var out []store.Operation
 	err := c.cfg.Store.View(func(tx store.Tx) error {
-		ops, err := tx.Operations(store.OpFilter{States: []store.OpState{store.OpInterrupted}, Limit: 1000})
+		ops, err := tx.Operations(store.OpFilter{Limit: 1000})
 		if err != nil {
 			return err
 		}

@@ -590,3 +590,65 @@ func restartAgain(t *testing.T, c *Controller, w *fakeWorld, cmdTimeout, shellId
 	t.Cleanup(c2.Stop)
 	return c2
 }
+
+var errCommandTimeout = errors.New("start VM on node1: transient (timeout): no result within the command timeout 4s")
+
+// TestAbandonedStepIsHeldAfterRestart: a step whose command hvro stopped
+// waiting for is journaled as one whose command may still run; hvro killed
+// before the host deleted that command's shell holds the pair on restart
+// like a pair whose step was running (review finding: MarkInterrupted
+// left such a failed step alone, so no hold).
+func TestAbandonedStepIsHeldAfterRestart(t *testing.T) {
+	w := newFakeWorld()
+	var mu sync.Mutex
+	restarted := false
+	var afterRestart []time.Time // start_vm attempts of the restarted hvro
+	w.beforeRun = func(host string, s Step) error {
+		if s.Kind != StepStartVM {
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !restarted {
+			return errCommandTimeout // every attempt before the kill times out
+		}
+		afterRestart = append(afterRestart, time.Now())
+		return nil
+	}
+	h := newHarness(t, w, func(c *Config) {
+		c.StepRetries = -1
+		c.Abandoned = func(err error) bool { return errors.Is(err, errCommandTimeout) }
+		c.Transient = func(err error) bool { return errors.Is(err, errCommandTimeout) }
+	})
+	failedStep := func() (store.Step, bool) {
+		for _, op := range h.ops() {
+			if len(op.Plan) > 0 && op.Plan[0].Kind == "start_vm" && op.Plan[0].Outcome == store.OutcomeFailed {
+				return op.Plan[0], true
+			}
+		}
+		return store.Step{}, false
+	}
+	within.Eventually(t, "the timed-out step to be journaled", func() bool { _, ok := failedStep(); return ok })
+	h.c.Stop() // killed before the host deleted the command's shell
+	st, _ := failedStep()
+	for _, op := range h.ops() { // the newest failed attempt is what the restart sees
+		if len(op.Plan) > 0 && op.Plan[0].Kind == "start_vm" && op.Plan[0].Ended.After(st.Ended) {
+			st = op.Plan[0]
+		}
+	}
+	if !st.MayRun {
+		t.Fatalf("the step hvro stopped waiting for is journaled %+v, want may_run", st)
+	}
+	mu.Lock()
+	restarted = true
+	mu.Unlock()
+	const idle = 800 * time.Millisecond
+	restartAgain(t, h.c, w, time.Millisecond, idle)
+	within.Eventually(t, "the pair to be reconciled after the hold", func() bool { mu.Lock(); defer mu.Unlock(); return len(afterRestart) > 0 })
+	mu.Lock()
+	first := afterRestart[0]
+	mu.Unlock()
+	if first.Sub(st.Ended) < idle {
+		t.Fatalf("acted %v after the abandoned step ended, before its shell (idle timeout %v) must be gone", first.Sub(st.Ended), idle)
+	}
+}

@@ -479,6 +479,7 @@ func (c *Controller) execute(ctx context.Context, log *slog.Logger, name string,
 		jerr := c.putOp(&op, func(o *store.Operation) {
 			st := &o.Plan[i]
 			st.Outcome, st.Ended, st.Attempts = outcome, c.cfg.Now(), attempts
+			st.MayRun = err != nil && c.cfg.Abandoned(err)
 			if detail != "" {
 				st.Summary += " (" + detail + ")"
 			}

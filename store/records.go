@@ -199,6 +199,9 @@ type Step struct {
 	Outcome  StepOutcome `json:"outcome"`
 	Error    string      `json:"error,omitempty"`
 	Attempts int         `json:"attempts,omitempty"`
+	// MayRun: the step ended while its command may still run on the host
+	// (hvro stopped waiting for it, and the host deletes its shell later).
+	MayRun bool `json:"may_run,omitempty"`
 }
 
 // Event is one line of the append-only, bounded event log.

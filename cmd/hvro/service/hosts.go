@@ -31,6 +31,13 @@ func winrmHost(h config.Host, names HostNames, m *metrics.Metrics, log *slog.Log
 
 func isTransient(err error) bool { return replica.IsTransient(err) }
 
+// isAbandoned: the driver stopped waiting for a command that may still
+// run on the host (its shell is deleted in the background).
+func isAbandoned(err error) bool {
+	r := replica.Reason(err)
+	return r == replica.ReasonTimeout || r == replica.ReasonCanceled
+}
+
 // permanentReason names a driver error that retrying cannot cure (the
 // credentials were refused, the endpoint does not speak WinRM, the VM is
 // not there) by the driver's stable reason word.

@@ -120,6 +120,7 @@ func (s *Service) controllerConfig(cfg *config.Config) orchestrator.Config {
 		Pairs:          pairsOf(cfg),
 		Transient:      isTransient,
 		Permanent:      permanentReason,
+		Abandoned:      isAbandoned,
 		Workers:        cfg.Workers,
 		StepTimeout:    cfg.WinRM.Timeout + 5*time.Second,
 		CommandTimeout: cfg.WinRM.Timeout,
