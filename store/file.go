@@ -183,7 +183,7 @@ func publish(tmp, path string) (created bool, err error) {
 		if errors.Is(err, os.ErrExist) {
 			return false, nil
 		}
-		return false, fmt.Errorf("create store %s: %w", path, err)
+		return false, fmt.Errorf("link %s into place: %w", path, err)
 	}
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		return true, fmt.Errorf("sync directory of %s: %w", path, err)

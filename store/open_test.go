@@ -622,7 +622,8 @@ func TestGoldenSchema1(t *testing.T) {
 			return err
 		})
 		// A backup holds only the pages in use: the smallest file.
-		if _, err := s.BackupFile(golden); err != nil {
+		_ = os.Remove(golden) // a backup never replaces a file
+		if _, err := CreateBackup(golden, s.Backup); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Close(); err != nil {
@@ -692,13 +693,10 @@ func TestBackup(t *testing.T) {
 		}
 		check(t, backup, n)
 	})
-	t.Run("BackupFile", func(t *testing.T) {
+	t.Run("CreateBackup", func(t *testing.T) {
 		dir := t.TempDir()
 		backup := filepath.Join(dir, "copy.db")
-		if err := os.WriteFile(backup, []byte("an older backup"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		n, err := s.BackupFile(backup)
+		n, err := CreateBackup(backup, s.Backup)
 		if err != nil {
 			t.Fatal(err)
 		}

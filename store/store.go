@@ -564,48 +564,14 @@ func (s *Store) Backup(w io.Writer) (n int64, err error) {
 	return n, nil
 }
 
-// BackupFile writes a backup to path (mode 0600) atomically: the copy is
-// written and synced under a temporary name, then renamed into place.
-func (s *Store) BackupFile(path string) (int64, error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return 0, fmt.Errorf("back up store to %s: %w", path, err)
-	}
-	tmp := f.Name()
-	n, err := s.Backup(f)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o600)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return 0, fmt.Errorf("back up store to %s: %w", path, err)
-	}
-	return n, nil
-}
-
 // CreateBackup writes a copy of a store to path, which must not exist, and
 // returns its size. fill writes the copy (Store.Backup, or what a running
 // hvro's GET /v1/backup sends) to a temporary file in path's folder; the
 // file is synced and must open as a store before it appears at path, by a
 // hard link that fails rather than replace a file. A file at path, however
 // it got there, is never replaced or removed: the error matches
-// fs.ErrExist. On any error only the temporary file is removed.
-//
-// On a file system without hard links the copy is renamed into place after
-// a last look at path: a file created in between would be replaced.
+// fs.ErrExist. On any error only the temporary file is removed. A file
+// system without hard links cannot promise that, and gets no backup.
 func CreateBackup(path string, fill func(io.Writer) (int64, error)) (n int64, err error) {
 	wrap := func(err error) error { return fmt.Errorf("back up store to %s: %w", path, err) }
 	if _, err := os.Lstat(path); err == nil {
@@ -637,32 +603,14 @@ func CreateBackup(path string, fill func(io.Writer) (int64, error)) (n int64, er
 	if err := check.Close(); err != nil {
 		return n, wrap(err)
 	}
-	if err := linkNew(tmp, path); err != nil {
+	created, err := publish(tmp, path)
+	if err != nil {
 		return n, wrap(err)
 	}
+	if !created {
+		return n, wrap(fmt.Errorf("%w: %s appeared while the copy was written; it was left alone and the copy dropped", fs.ErrExist, path))
+	}
 	return n, nil
-}
-
-// linkNew gives tmp the name path if path does not exist (see
-// CreateBackup), and makes the new entry durable.
-func linkNew(tmp, path string) error {
-	err := os.Link(tmp, path)
-	if err != nil && !errors.Is(err, fs.ErrExist) {
-		// No hard links here (FAT, some network shares): rename after a
-		// last look.
-		if _, lerr := os.Lstat(path); lerr == nil {
-			err = fs.ErrExist
-		} else {
-			err = os.Rename(tmp, path)
-		}
-	}
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%w: %s appeared while the copy was written; it was left alone and the copy dropped", fs.ErrExist, path)
-	}
-	if err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
 }
 
 // Check verifies the whole store: the page structure (as Open does), every

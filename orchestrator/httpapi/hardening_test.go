@@ -3,8 +3,10 @@ package httpapi
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -384,5 +386,51 @@ func TestHeadHealth(t *testing.T) {
 	ready = fmt.Errorf("the store cannot commit")
 	if status, _ := head("/readyz"); status != 503 {
 		t.Errorf("HEAD /readyz while not ready: %d, want 503", status)
+	}
+}
+
+// TestOneBackupAtATime: each snapshot is a copy of the store on the
+// store's disk, so a second backup while one is taken is refused with
+// Retry-After; snapshots a kill left behind are removed at start.
+func TestOneBackupAtATime(t *testing.T) {
+	st := openStore(t)
+	tmp := t.TempDir()
+	inside, release := make(chan struct{}), make(chan struct{})
+	h := Handler(Deps{Controller: &fakeController{}, Store: st, AdminToken: "admin-secret", TempDir: tmp,
+		Backup: func(w io.Writer) (int64, error) {
+			close(inside)
+			<-release
+			return st.Backup(w)
+		}})
+	first := make(chan int, 1)
+	go func() {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/v1/backup", nil)
+		req.Header.Set("Authorization", "Bearer admin-secret")
+		h.ServeHTTP(rec, req)
+		first <- rec.Code
+	}()
+	within.Recv(t, inside, "the first backup's snapshot")
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/v1/backup", nil)
+	req.Header.Set("Authorization", "Bearer admin-secret")
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "backup_in_progress") {
+		t.Fatalf("a second backup while one runs: %d %q %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	}
+	close(release)
+	if code := within.Recv(t, first, "the first backup"); code != http.StatusOK {
+		t.Fatalf("the first backup: %d", code)
+	}
+
+	left := filepath.Join(tmp, ".hvro-backup-123.db")
+	if err := os.WriteFile(left, []byte("a snapshot a kill left"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveSnapshots(tmp); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(left); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the leftover snapshot: %v", err)
 	}
 }

@@ -15,9 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -69,6 +71,10 @@ type Deps struct {
 	// os.TempDir(). The data_dir is the natural place: private, and with
 	// room for a copy of the store.
 	TempDir string
+	// BackupSlot admits one GET /v1/backup at a time (each snapshot is a
+	// copy of the store on the store's own disk); give the same channel of
+	// capacity 1 to every Handler a reload builds. Nil: one of its own.
+	BackupSlot chan struct{}
 	// WriteTimeout bounds how long writing an answer may take (for a
 	// backup: each chunk of it), so a client that does not read cannot
 	// hold a connection and its memory; default DefaultWriteTimeout.
@@ -96,6 +102,9 @@ func Handler(d Deps) http.Handler {
 	}
 	if d.WriteTimeout <= 0 {
 		d.WriteTimeout = DefaultWriteTimeout
+	}
+	if d.BackupSlot == nil {
+		d.BackupSlot = make(chan struct{}, 1)
 	}
 	a := &api{d: d, admin: digest(d.AdminToken), hooks: map[string][32]byte{}}
 	for c, t := range d.HookTokens {
@@ -718,16 +727,44 @@ func (a *api) reload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"result": "reloaded"})
 }
 
+// snapshotPattern names GET /v1/backup's snapshot files in TempDir.
+const snapshotPattern = ".hvro-backup-*.db"
+
+// RemoveSnapshots removes the snapshot files GET /v1/backup left in dir
+// when hvro was killed while sending one; call it at start, before the
+// API serves.
+func RemoveSnapshots(dir string) error {
+	names, err := filepath.Glob(filepath.Join(dir, snapshotPattern))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range names {
+		if err := os.Remove(n); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func (a *api) backup(w http.ResponseWriter, r *http.Request) {
 	if a.d.Backup == nil {
 		writeError(w, http.StatusNotImplemented, "not_supported", "this server cannot take backups")
+		return
+	}
+	select {
+	case a.d.BackupSlot <- struct{}{}:
+		defer func() { <-a.d.BackupSlot }()
+	default:
+		w.Header().Set("Retry-After", "10")
+		writeError(w, http.StatusTooManyRequests, "backup_in_progress", "another backup is being taken; try again when it is done")
 		return
 	}
 	// The snapshot goes to a file first, and only the file goes to the
 	// client: the store's read transaction must never wait on a client,
 	// because bbolt cannot grow its map while one is open, and then every
 	// write of hvro would wait for a client that does not read.
-	f, err := os.CreateTemp(a.d.TempDir, ".hvro-backup-*.db")
+	f, err := os.CreateTemp(a.d.TempDir, snapshotPattern)
 	if err != nil {
 		a.d.Logger.Error("backup: create the snapshot file", "error", err)
 		writeError(w, http.StatusInternalServerError, "backup", "cannot create the snapshot file; see the hvro log")

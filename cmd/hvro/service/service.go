@@ -50,6 +50,8 @@ type Service struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	store   *store.Store
+	// backupSlot admits one GET /v1/backup at a time, across reloads.
+	backupSlot chan struct{}
 
 	mu      sync.Mutex
 	cfg     *config.Config
@@ -85,7 +87,7 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 	if opts.Hosts == nil {
 		opts.Hosts = winrmHost
 	}
-	s := &Service{opts: opts, log: opts.Logger, metrics: metrics.New(opts.Version), cfg: cfg}
+	s := &Service{opts: opts, log: opts.Logger, metrics: metrics.New(opts.Version), cfg: cfg, backupSlot: make(chan struct{}, 1)}
 	s.logWarnings(cfg)
 	st, err := store.Open(filepath.Join(cfg.DataDir, "hvro.db"), store.Options{Logger: opts.Logger.With("component", "store")})
 	if err != nil {
@@ -253,6 +255,7 @@ func (s *Service) setHandler(cfg *config.Config) {
 		Version:       s.opts.Version,
 		Backup:        s.store.Backup,
 		TempDir:       cfg.DataDir,
+		BackupSlot:    s.backupSlot,
 		HookMaxWait:   cfg.Hooks.MaxWait,
 	})
 	s.handler.Store(&h)
@@ -263,6 +266,10 @@ func (s *Service) Start(ctx context.Context) error {
 	s.mu.Lock()
 	cfg := s.cfg
 	s.mu.Unlock()
+	// Snapshots a kill -9 left behind would fill the store's disk in time.
+	if err := httpapi.RemoveSnapshots(cfg.DataDir); err != nil {
+		s.log.Warn("remove leftover backup snapshots", "dir", cfg.DataDir, "error", err)
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
