@@ -31,6 +31,8 @@ func TestWindowsInstallParses(t *testing.T) {
 		"[string] $ServiceAccount = 'Virtual'",
 		`"NT SERVICE\$Name"`,
 		"& sc.exe config $Name obj= $account",
+		// An upgrade keeps the account unless asked.
+		"$PSBoundParameters.ContainsKey('ServiceAccount')",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("%s: missing %q", script, want)

@@ -183,8 +183,14 @@ if ($null -eq $service) {
 # 5b. The account it runs as. A virtual account exists once its service
 #     does; it gets read access to the configuration and secrets and write
 #     access to the store and the logs (a data_dir outside $DataRoot needs
-#     the same grant by hand).
-if ($ServiceAccount -eq 'LocalSystem') {
+#     the same grant by hand). An upgrade keeps the account the service
+#     already runs as unless -ServiceAccount says otherwise: a LocalSystem
+#     install whose files sit outside $DataRoot would stop working.
+$account = $null
+if ($null -ne $service -and -not $PSBoundParameters.ContainsKey('ServiceAccount')) {
+    $current = (Get-CimInstance Win32_Service -Filter "Name='$Name'").StartName
+    Write-Host "service $Name keeps its account $current (pass -ServiceAccount to change it)"
+} elseif ($ServiceAccount -eq 'LocalSystem') {
     $account = 'LocalSystem'
 } else {
     $account = "NT SERVICE\$Name"
@@ -193,9 +199,11 @@ if ($ServiceAccount -eq 'LocalSystem') {
     Grant-Account -Path $dataDir -Sid $sid -Rights 'Modify'
     Grant-Account -Path $logDir -Sid $sid -Rights 'Modify'
 }
-& sc.exe config $Name obj= $account | Out-Null
-if ($LASTEXITCODE -ne 0) { throw "sc.exe config $Name obj= $account failed with exit code $LASTEXITCODE" }
-Write-Host "service $Name runs as $account"
+if ($null -ne $account) {
+    & sc.exe config $Name obj= $account | Out-Null
+    if ($LASTEXITCODE -ne 0) { throw "sc.exe config $Name obj= $account failed with exit code $LASTEXITCODE" }
+    Write-Host "service $Name runs as $account"
+}
 
 # 6. Start it.
 if ($NoStart) {
