@@ -61,8 +61,14 @@ func chaosCmd(args []string, stdout, stderr io.Writer) int {
 	var wg sync.WaitGroup
 	failed := 0
 	for i, s := range list {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break // interrupted: start no more seeds
+		}
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
@@ -70,6 +76,10 @@ func chaosCmd(args []string, stdout, stderr io.Writer) int {
 			mu.Lock()
 			defer mu.Unlock()
 			reports[i] = rep
+			if ctx.Err() != nil {
+				fmt.Fprintf(stdout, "seed %d: interrupted\n", s)
+				return
+			}
 			if err != nil {
 				failed++
 				fmt.Fprintf(stdout, "seed %d: could not run: %v (files in %s)\n", s, err, rep.Dir)
@@ -82,6 +92,10 @@ func chaosCmd(args []string, stdout, stderr io.Writer) int {
 		}()
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		fmt.Fprintln(stdout, "interrupted: no verdict")
+		return 1
+	}
 	printSummary(stdout, reports, time.Since(start))
 	if failed > 0 {
 		return 1
@@ -110,12 +124,9 @@ func printReport(w io.Writer, r chaos.Report, actions bool) {
 			fmt.Fprintf(w, "  then: %s\n", v)
 		}
 		fmt.Fprintf(w, "  files (hvro's log, config, store): %s\n  replay: go run ./cmd/hvlab chaos --seed %d --steps %d --pairs %d\n",
-			r.Dir, r.Seed, len(r.Actions), pairsOf(r))
+			r.Dir, r.Seed, len(r.Actions), r.Pairs)
 	}
 }
-
-// pairsOf recovers the pair count a report ran with, for the replay line.
-func pairsOf(r chaos.Report) int { return r.Pairs }
 
 func printSummary(w io.Writer, reports []chaos.Report, took time.Duration) {
 	faults := map[chaos.Kind]int{}

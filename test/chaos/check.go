@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hvro/hvro/store"
@@ -33,9 +34,10 @@ import (
 //     stop hook answered ok (the lab's lost_running, ECX's script runs);
 //   - hvro's log holds no panic and no race report.
 type checker struct {
-	r    *run
-	quit chan struct{}
-	done chan struct{}
+	r        *run
+	quit     chan struct{}
+	done     chan struct{}
+	watching atomic.Bool
 
 	mu   sync.Mutex
 	errs []Violation
@@ -91,6 +93,7 @@ func (c *checker) failoverRequested(pair string) {
 }
 
 func (c *checker) watch() {
+	c.watching.Store(true)
 	defer close(c.done)
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
@@ -117,6 +120,9 @@ func (c *checker) stop() {
 	default:
 		close(c.quit)
 	}
+	if !c.watching.Load() {
+		return // watch never ran (the estate never converged)
+	}
 	select {
 	case <-c.done:
 	case <-time.After(10 * time.Second):
@@ -126,12 +132,14 @@ func (c *checker) stop() {
 // readHvro updates the primary roles and failovers in flight from hvro's
 // API; while hvro is down the last word stands.
 func (c *checker) readHvro() {
-	pairs, err := c.r.pairs()
-	if err != nil {
-		return
-	}
+	// Operations first: a failover that ends between the two reads is
+	// then still seen running, never with its old primary and no flux.
 	var ops struct{ Operations []store.Operation }
 	if status, err := c.r.api("GET", "/v1/operations?limit=200", nil, &ops); err != nil || status != http.StatusOK {
+		return
+	}
+	pairs, err := c.r.pairs()
+	if err != nil {
 		return
 	}
 	running := map[string]bool{}
@@ -208,9 +216,7 @@ func (c *checker) collectLog() {
 		c.cmds[fmt.Sprintf("%d|%s|%s", rec.Time.UnixNano(), rec.Host, rec.CommandLine)] = rec
 	}
 	for _, run := range runs {
-		if run.Duration > 0 || run.Exit >= 0 {
-			c.scripts[fmt.Sprintf("%d|%s|%s|%s", run.Started.UnixNano(), run.Group, run.Server, run.Phase)] = run
-		}
+		c.scripts[fmt.Sprintf("%d|%s|%s|%s", run.Started.UnixNano(), run.Group, run.Server, run.Phase)] = run
 	}
 }
 
@@ -247,10 +253,7 @@ func (c *checker) auditEvacuations(lost []hyperv.LostRun) {
 				last = &runs[i]
 			}
 		}
-		if last != nil && last.Phase != "stop" {
-			continue
-		}
-		if last == nil {
+		if last == nil || last.Phase != "stop" {
 			continue
 		}
 		if m := hookOutcome.FindStringSubmatch(last.Output); m != nil && m[1] == "ok" {
@@ -329,11 +332,21 @@ func (c *checker) audit() {
 	}
 	c.auditCommands()
 	c.auditEvacuations(c.r.lab.State().LostRunning)
+	// hvro serve's log, and the output of every hook it answered (the
+	// same binary, race detector included).
+	logs := map[string]string{}
 	if b, err := os.ReadFile(c.r.logPath); err == nil {
+		logs["hvro's log"] = string(b)
+	}
+	c.mu.Lock()
+	for _, run := range c.scripts {
+		logs[fmt.Sprintf("the %s script of %s on %s at %s", run.Phase, run.Group, run.Server, run.Started.Format("15:04:05.000"))] = run.Output
+	}
+	c.mu.Unlock()
+	for where, text := range logs {
 		for _, marker := range []string{"panic:", "fatal error:", "WARNING: DATA RACE"} {
-			if i := strings.Index(string(b), marker); i >= 0 {
-				end := min(len(b), i+600)
-				c.violate("panic", fmt.Sprintf("hvro's log holds %q: %s", marker, b[i:end]))
+			if i := strings.Index(text, marker); i >= 0 {
+				c.violate("panic", fmt.Sprintf("%s holds %q: %s", where, marker, text[i:min(len(text), i+600)]))
 			}
 		}
 	}

@@ -51,7 +51,7 @@ func newEstate(pairs int) estate {
 		g := (i-1)/pairsPerGroup%ngroups + 1
 		// Each group's disk has a drive of its own: a node that holds two
 		// groups mounts two volumes.
-		drive := string(rune('E' + (g-1)%22))
+		drive := string(rune('E' + g - 1))
 		e.vms = append(e.vms, vm{
 			name:   fmt.Sprintf("vm%d", i),
 			id:     id,
@@ -107,7 +107,6 @@ func (e estate) topology(dir, ip string, hook func(cluster, group, phase string)
 	anyPort := ip + ":0"
 	fast := lab.ECXTiming{Pending: 20 * time.Millisecond, DiskSwitch: 20 * time.Millisecond}
 	t := &lab.Topology{Domain: "lab.local", Dir: dir}
-	disk := func(cluster, group string) string { return diskOf(group) }
 	for i, c := range clusterNames {
 		ec := lab.ECXCluster{Name: c, Listen: anyPort, Username: "Administrator", Password: fmt.Sprintf("lab-pass-%d", i+1),
 			Servers: servers[c], Timing: fast, NodeListen: map[string]string{}}
@@ -115,7 +114,7 @@ func (e estate) topology(dir, ip string, hook func(cluster, group, phase string)
 			ec.NodeListen[s] = anyPort
 		}
 		for n, g := range e.groups[c] {
-			ec.Groups = append(ec.Groups, lab.ECXGroup{Name: g, Owner: servers[c][n%2], Disk: disk(c, g), Scripts: lab.ECXScripts{
+			ec.Groups = append(ec.Groups, lab.ECXGroup{Name: g, Owner: servers[c][n%2], Disk: diskOf(g), Scripts: lab.ECXScripts{
 				Start: hook(c, g, "start"), Stop: hook(c, g, "stop"), Timeout: 2 * time.Minute}})
 		}
 		t.ECX = append(t.ECX, ec)
@@ -130,7 +129,7 @@ func (e estate) topology(dir, ip string, hook func(cluster, group, phase string)
 			t.HyperV.Hosts = append(t.HyperV.Hosts, lab.HyperVHost{Name: s, Listen: anyPort})
 		}
 		for _, g := range e.groups[c] {
-			t.HyperV.Disks = append(t.HyperV.Disks, lab.HyperVDisk{Name: strings.ToUpper(disk(c, g)), Group: lab.DiskGroup{Cluster: c, Group: g}})
+			t.HyperV.Disks = append(t.HyperV.Disks, lab.HyperVDisk{Name: strings.ToUpper(diskOf(g)), Group: lab.DiskGroup{Cluster: c, Group: g}})
 		}
 	}
 	owner := func(c, g string) string {
@@ -149,7 +148,7 @@ func (e estate) topology(dir, ip string, hook func(cluster, group, phase string)
 				state = "Running"
 			}
 			g := v.groups[c]
-			hv.Copies = append(hv.Copies, lab.VMCopy{Disk: strings.ToUpper(disk(c, g)), ConfigPath: v.paths[c], RegisteredOn: owner(c, g), State: state})
+			hv.Copies = append(hv.Copies, lab.VMCopy{Disk: strings.ToUpper(diskOf(g)), ConfigPath: v.paths[c], RegisteredOn: owner(c, g), State: state})
 		}
 		t.HyperV.VMs = append(t.HyperV.VMs, hv)
 	}

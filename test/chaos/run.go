@@ -84,10 +84,11 @@ type run struct {
 	client  *http.Client
 	check   *checker
 
-	killMu sync.Mutex // one kill -9 and restart at a time
-	procMu sync.Mutex
-	proc   *exec.Cmd
-	exited chan struct{}
+	killMu  sync.Mutex // one kill -9 and restart at a time; guards closing
+	closing bool       // hvro is stopped for good: a kill does not restart it
+	procMu  sync.Mutex
+	proc    *exec.Cmd
+	exited  chan struct{}
 
 	mu      sync.Mutex
 	refused []string
@@ -108,10 +109,8 @@ func Run(ctx context.Context, o Options) (rep Report, err error) {
 	rep = Report{Seed: o.Seed, Pairs: o.Pairs, Faults: map[Kind]int{}}
 	rep.Actions = generate(o.Seed, o.Steps, r.est)
 	for _, a := range rep.Actions {
-		for x := &a; x != nil; x = x.Other {
-			if isFault(x.Kind) {
-				rep.Faults[x.Kind]++
-			}
+		if isFault(a.Kind) {
+			rep.Faults[a.Kind]++ // crash-both counts once, not also as two crashes
 		}
 	}
 	r.dir = o.Dir
@@ -122,7 +121,7 @@ func Run(ctx context.Context, o Options) (rep Report, err error) {
 	}
 	defer func() {
 		rep.Duration = time.Since(start)
-		if rep.Failed() || err != nil {
+		if (rep.Failed() || err != nil) && ctx.Err() == nil {
 			rep.Dir = r.dir
 		} else if o.Dir == "" {
 			os.RemoveAll(r.dir)
@@ -141,6 +140,7 @@ func Run(ctx context.Context, o Options) (rep Report, err error) {
 	go r.check.watch()
 
 	var wg sync.WaitGroup
+actions:
 	for _, a := range rep.Actions {
 		wg.Add(1)
 		go func(a Action) {
@@ -150,13 +150,23 @@ func Run(ctx context.Context, o Options) (rep Report, err error) {
 		select {
 		case <-time.After(a.Gap):
 		case <-ctx.Done():
-			return rep, ctx.Err()
+			break actions
 		}
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
+	case <-ctx.Done():
+		// Interrupted: no verdict. finish (deferred tearDown) still stops
+		// hvro, and closing keeps a kill in flight from starting it again.
+		r.check.stop()
+		r.closeProcs()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+		}
+		return rep, ctx.Err()
 	case <-time.After(3 * time.Minute):
 		r.check.violate("I5", "actions still running 3 minutes after the last one started (a hook or a control call hangs)")
 	}
@@ -174,7 +184,7 @@ func (r *run) finish(rep Report) Report {
 	r.check.stop()
 	// The audit reads hvro's store itself, whole (the API pages its
 	// journal and events): hvro stops first and lets go of it.
-	r.stopHvro()
+	r.closeProcs()
 	r.check.audit()
 	rep.Violations = r.check.violations()
 	r.mu.Lock()
@@ -220,7 +230,7 @@ func (r *run) setUp(ctx context.Context) error {
 }
 
 func (r *run) tearDown() {
-	r.stopHvro()
+	r.closeProcs()
 	if r.lab != nil {
 		r.lab.Close()
 	}
@@ -286,12 +296,30 @@ func (r *run) startHvro() error {
 func (r *run) kill9() error {
 	r.killMu.Lock()
 	defer r.killMu.Unlock()
+	if r.closing {
+		return nil
+	}
 	r.procMu.Lock()
 	p, exited := r.proc, r.exited
 	r.procMu.Unlock()
-	p.Process.Kill()
-	<-exited
+	select {
+	case <-exited:
+		// A kill must not hide that hvro had already stopped on its own.
+		r.check.violate("I5", "hvro exited on its own before a kill -9; see its log")
+	default:
+		p.Process.Kill()
+		<-exited
+	}
 	return r.startHvro()
+}
+
+// closeProcs stops hvro for good: a kill that comes after does not start
+// it again.
+func (r *run) closeProcs() {
+	r.killMu.Lock()
+	r.closing = true
+	r.killMu.Unlock()
+	r.stopHvro()
 }
 
 func (r *run) refuse(a string, err error) {
@@ -305,11 +333,11 @@ func (r *run) do(ctx context.Context, a Action) {
 	var err error
 	switch a.Kind {
 	case KindMove:
-		err = r.control("POST", fmt.Sprintf("/sim/ecx/%s/groups/%s/move", a.Cluster, a.Group), map[string]string{"target": a.Target})
+		err = r.control(ctx, "POST", fmt.Sprintf("/sim/ecx/%s/groups/%s/move", a.Cluster, a.Group), map[string]string{"target": a.Target})
 	case KindCrash:
-		err = r.control("POST", fmt.Sprintf("/sim/ecx/%s/servers/%s/down", a.Cluster, a.Target), nil)
+		err = r.control(ctx, "POST", fmt.Sprintf("/sim/ecx/%s/servers/%s/down", a.Cluster, a.Target), nil)
 	case KindBoot:
-		err = r.control("POST", fmt.Sprintf("/sim/ecx/%s/servers/%s/up", a.Cluster, a.Target), nil)
+		err = r.control(ctx, "POST", fmt.Sprintf("/sim/ecx/%s/servers/%s/up", a.Cluster, a.Target), nil)
 	case KindMoveBoth, KindCrashBoth:
 		var wg sync.WaitGroup
 		for x := a.Other; x != nil; x = x.Other {
@@ -323,19 +351,19 @@ func (r *run) do(ctx context.Context, a Action) {
 		wg.Wait()
 		return
 	case KindECXDown:
-		err = r.control("POST", "/sim/ecx/"+a.Cluster+"/faults", map[string]any{"kind": "endpoint_down", "endpoint": a.Target})
+		err = r.control(ctx, "POST", "/sim/ecx/"+a.Cluster+"/faults", map[string]any{"kind": "endpoint_down", "endpoint": a.Target})
 	case KindECXUp:
-		err = r.control("DELETE", "/sim/ecx/"+a.Cluster+"/faults", nil)
+		err = r.control(ctx, "DELETE", "/sim/ecx/"+a.Cluster+"/faults", nil)
 	case KindECXSlow:
-		err = r.control("POST", "/sim/ecx/"+a.Cluster+"/faults", map[string]any{"kind": "hang", "times": a.Times})
+		err = r.control(ctx, "POST", "/sim/ecx/"+a.Cluster+"/faults", map[string]any{"kind": "hang", "times": a.Times})
 	case KindECXError:
-		err = r.control("POST", "/sim/ecx/"+a.Cluster+"/faults", map[string]any{"kind": "http500", "times": a.Times})
+		err = r.control(ctx, "POST", "/sim/ecx/"+a.Cluster+"/faults", map[string]any{"kind": "http500", "times": a.Times})
 	case KindWinRMFault:
-		err = r.control("POST", "/sim/faults", map[string]any{"host": a.Host, "cmdlet": a.Cmdlet, "error": a.Error, "times": a.Times})
+		err = r.control(ctx, "POST", "/sim/faults", map[string]any{"host": a.Host, "cmdlet": a.Cmdlet, "error": a.Error, "times": a.Times})
 	case KindLatency:
-		err = r.control("POST", "/sim/latency", map[string]any{"cmdlet": a.Cmdlet, "ms": a.MS})
+		err = r.control(ctx, "POST", "/sim/latency", map[string]any{"cmdlet": a.Cmdlet, "ms": a.MS})
 	case KindClearFaults:
-		err = r.control("DELETE", "/sim/faults", nil)
+		err = r.control(ctx, "DELETE", "/sim/faults", nil)
 	case KindKill:
 		err = r.kill9()
 		if err != nil {
@@ -372,9 +400,9 @@ func (r *run) clearFaults(ctx context.Context) {
 			r.refuse("clearing faults: "+what, err)
 		}
 	}
-	try("Hyper-V faults", r.control("DELETE", "/sim/faults", nil))
+	try("Hyper-V faults", r.control(ctx, "DELETE", "/sim/faults", nil))
 	for _, c := range clusterNames {
-		try("ECX faults of "+c, r.control("DELETE", "/sim/ecx/"+c+"/faults", nil))
+		try("ECX faults of "+c, r.control(ctx, "DELETE", "/sim/ecx/"+c+"/faults", nil))
 	}
 	st := r.lab.State()
 	for _, h := range st.Hosts {
@@ -383,7 +411,7 @@ func (r *run) clearFaults(ctx context.Context) {
 		}
 		for _, c := range clusterNames {
 			if slices.Contains(servers[c], h.Name) {
-				try("boot "+h.Name, r.control("POST", fmt.Sprintf("/sim/ecx/%s/servers/%s/up", c, h.Name), nil))
+				try("boot "+h.Name, r.control(ctx, "POST", fmt.Sprintf("/sim/ecx/%s/servers/%s/up", c, h.Name), nil))
 			}
 		}
 	}
@@ -392,8 +420,8 @@ func (r *run) clearFaults(ctx context.Context) {
 		for _, g := range r.est.groups[c] {
 			if gs := st.Group(c, g); gs.Status != "Online" {
 				r.refuse(fmt.Sprintf("recover %s/%s", c, g), fmt.Errorf("ECX left it %s; stopped and started again on %s", gs.Status, servers[c][0]))
-				_ = r.control("POST", fmt.Sprintf("/sim/ecx/%s/groups/%s/stop", c, g), nil)
-				try("start "+c+"/"+g, r.control("POST", fmt.Sprintf("/sim/ecx/%s/groups/%s/start", c, g), map[string]string{"target": servers[c][0]}))
+				_ = r.control(ctx, "POST", fmt.Sprintf("/sim/ecx/%s/groups/%s/stop", c, g), nil)
+				try("start "+c+"/"+g, r.control(ctx, "POST", fmt.Sprintf("/sim/ecx/%s/groups/%s/start", c, g), map[string]string{"target": servers[c][0]}))
 			}
 		}
 	}
@@ -408,8 +436,8 @@ func (r *run) clearFaults(ctx context.Context) {
 	}
 }
 
-func (r *run) control(method, path string, body any) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+func (r *run) control(ctx context.Context, method, path string, body any) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	return r.lab.Control(ctx, method, path, body)
 }

@@ -43,9 +43,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// declareSources makes a change to hvro's code rerun these tests.
-func declareSources() { gobuild.DeclareSources() }
-
 const (
 	vmID        = "C520D71E-AE84-40D6-A2B5-B1F697821703"
 	primaryPath = `T:\VMs\Virtual Machines\C520D71E-AE84-40D6-A2B5-B1F697821703.vmcx`
@@ -222,7 +219,7 @@ func (e *env) startHvro() {
 	if e.stderr == nil {
 		e.stderr = &capture.Buffer{}
 	}
-	declareSources()
+	gobuild.DeclareSources()
 	cmd := exec.Command(hvroBin, "serve", "--config", e.cfgPath)
 	cmd.Env = append(os.Environ(), e.extraEnv...)
 	cmd.Stdout, cmd.Stderr = e.stderr, e.stderr

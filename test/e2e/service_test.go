@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hvro/hvro/store"
+	"github.com/hvro/hvro/test/gobuild"
 	"github.com/hvro/hvro/test/sim/ecx"
 )
 
@@ -24,7 +25,7 @@ func hvroCLI(t *testing.T, env []string, args ...string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	declareSources()
+	gobuild.DeclareSources()
 	cmd := exec.CommandContext(ctx, hvroBin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer

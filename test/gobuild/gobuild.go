@@ -7,6 +7,7 @@
 package gobuild
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,10 +36,10 @@ func Build(dir, pkg string) (string, error) {
 // the built commands are made of), once per test process.
 var DeclareSources = sync.OnceFunc(func() {
 	root := moduleRoot()
-	_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		switch {
 		case err != nil:
-			return nil
+			return err
 		case d.IsDir() && path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "node_modules" ||
 			path == filepath.Join(root, "test")):
 			return filepath.SkipDir
@@ -47,10 +48,27 @@ var DeclareSources = sync.OnceFunc(func() {
 		}
 		return nil
 	})
+	if err != nil {
+		// A walk that saw nothing would let the test cache replay a pass
+		// after the code changed.
+		panic(fmt.Sprintf("gobuild: stat the module's sources under %s: %v", root, err))
+	}
 })
 
-// moduleRoot is the folder holding go.mod, from this file's location.
+// moduleRoot is the folder holding go.mod, found from the test's working
+// directory (its package folder) upwards: runtime.Caller paths are module
+// paths, not folders, under -trimpath.
 func moduleRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	dir, err := os.Getwd()
+	if err != nil {
+		panic(fmt.Sprintf("gobuild: %v", err))
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			panic(fmt.Sprintf("gobuild: no go.mod above %s", dir))
+		}
+	}
 }
