@@ -46,11 +46,12 @@ func TestKill9MidPlan(t *testing.T) {
 	e.move("cluster2", "failover2", "node4")
 	var op store.Operation
 	var stepStarted time.Time
+	var stepHost string
 	e.waitFor("a running Enable-VMReplication step", 20*time.Second, func() error {
 		o, ok := e.runningOp()
 		for _, s := range o.Plan {
 			if ok && s.Outcome == store.OutcomeRunning && (s.Kind == "enable_replica" || s.Kind == "enable_primary") {
-				op, stepStarted = o, s.Started
+				op, stepStarted, stepHost = o, s.Started, s.Host
 				return nil
 			}
 		}
@@ -58,7 +59,12 @@ func TestKill9MidPlan(t *testing.T) {
 	})
 	// The step's command reaches the host just after its journal record;
 	// the driver would give it up only at winrm.timeout.
-	time.Sleep(300 * time.Millisecond)
+	e.waitFor("the step's command to reach "+stepHost, 10*time.Second, func() error {
+		if e.lab.Shells(stepHost) == 0 {
+			return fmt.Errorf("no shell open on %s", stepHost)
+		}
+		return nil
+	})
 	killed := time.Now()
 	e.stopHvro(syscall.SIGKILL)
 	if ws, ok := e.proc.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {

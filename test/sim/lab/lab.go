@@ -347,6 +347,16 @@ func (l *Lab) Addrs() Addrs {
 	return a
 }
 
+// Shells is how many WinRM shells a host has open: a test waits on it to
+// know a command has reached the host.
+func (l *Lab) Shells(host string) int {
+	h, ok := l.hosts[strings.ToLower(host)]
+	if !ok || h.Server() == nil {
+		return 0
+	}
+	return h.Server().Shells()
+}
+
 // CrashHost takes a Hyper-V host down: its VMs stop uncleanly and its
 // WinRM listener refuses connections. ECX does not notice by itself.
 func (l *Lab) CrashHost(name string) error {
